@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "velocity",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "velocity", targets: ["velocity"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-atomics.git", exact: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+    ],
+    targets: [
+        .target(name: "VelocityConfig"),
+        .target(
+            name: "VelocityStore",
+            dependencies: [
+                "VelocityConfig",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "VelocityHTTP",
+            dependencies: [
+                "VelocityConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .target(
+            name: "VelocityServer",
+            dependencies: [
+                "VelocityConfig",
+                "VelocityStore",
+                "VelocityHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "velocity",
+            dependencies: [
+                "VelocityServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "VelocityConfigTests", dependencies: ["VelocityConfig"]),
+        .testTarget(name: "VelocityStoreTests", dependencies: ["VelocityStore"]),
+        .testTarget(name: "VelocityHTTPTests", dependencies: ["VelocityHTTP"]),
+    ]
+)

@@ -1,0 +1,39 @@
+/// A set of host names and the routes that serve them.
+public struct SiteConfig: Decodable, Sendable, Equatable {
+    /// Exact names (`example.com`) or one leading wildcard label (`*.example.com`). Absent or empty: every host
+    /// no other site claims.
+    public var hosts: [String]?
+    /// Tried in order; the first route whose matchers all match runs its handlers.
+    public var routes: [RouteConfig]?
+}
+
+/// Handlers to run when a request matches.
+public struct RouteConfig: Decodable, Sendable, Equatable {
+    /// Any one set matching is enough (OR); within a set every matcher must match (AND). Absent: always.
+    public var match: [MatcherSet]?
+    public var handle: [HandlerConfig]?
+    /// Stop evaluating routes after this one, even if its handlers pass the request on.
+    public var terminal: Bool?
+}
+
+/// Matchers that must all match.
+public struct MatcherSet: Decodable, Sendable, Equatable {
+    public var host: [String]?
+    /// Exact paths, prefixes (`/api/*`), suffixes (`*.css`) or `*`.
+    public var path: [String]?
+    public var method: [String]?
+    /// Header name → accepted values; an empty list means "present with any value".
+    public var header: [String: [String]]?
+    /// Query key → accepted values; an empty list means "present with any value".
+    public var query: [String: [String]]?
+    /// Client addresses or CIDR ranges.
+    public var remoteIP: [String]?
+    /// Matches when none of these sets match.
+    public var not: [MatcherSet]?
+
+    enum CodingKeys: String, CodingKey {
+        case host, path, method, header, query
+        case remoteIP = "remote_ip"
+        case not
+    }
+}

@@ -1,0 +1,87 @@
+/// The whole configuration of a Velocity server, as the admin API, the store and `velocity validate` see it.
+///
+/// Every member is optional so that `{}` is a valid (empty) config; defaults are applied when a snapshot is
+/// compiled, not written back into the document.
+public struct VelocityConfig: Decodable, Sendable, Equatable {
+    public var admin: AdminConfig?
+    public var listeners: [ListenerConfig]?
+    public var sites: [SiteConfig]?
+    public var tls: TLSConfig?
+    public var logging: LoggingConfig?
+
+    public init(
+        admin: AdminConfig? = nil,
+        listeners: [ListenerConfig]? = nil,
+        sites: [SiteConfig]? = nil,
+        tls: TLSConfig? = nil,
+        logging: LoggingConfig? = nil
+    ) {
+        self.admin = admin
+        self.listeners = listeners
+        self.sites = sites
+        self.tls = tls
+        self.logging = logging
+    }
+}
+
+/// The admin API's own settings.
+public struct AdminConfig: Decodable, Sendable, Equatable {
+    /// `host:port`, `[v6]:port` or `unix:/path`. Default `127.0.0.1:2019`.
+    public var listen: String?
+    /// Extra names accepted in the `Host` header besides the listen address and loopback names.
+    public var allowedHosts: [String]?
+    /// Origins (`scheme://host[:port]`) allowed to send requests carrying an `Origin` header.
+    public var allowedOrigins: [String]?
+    public var auth: AdminAuthConfig?
+    /// The largest request body accepted, in bytes. Default 4 MiB.
+    public var maxBodyBytes: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case listen
+        case allowedHosts = "allowed_hosts"
+        case allowedOrigins = "allowed_origins"
+        case auth
+        case maxBodyBytes = "max_body_bytes"
+    }
+}
+
+/// Bearer-token authentication for the admin API. Only SHA-256 digests are stored, so the config (which
+/// `GET /config` returns and the store keeps) never holds a usable secret.
+public struct AdminAuthConfig: Decodable, Sendable, Equatable {
+    /// Lowercase hex SHA-256 digests of the accepted tokens.
+    public var bearerTokenSHA256: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case bearerTokenSHA256 = "bearer_token_sha256"
+    }
+}
+
+/// A socket the data plane listens on.
+public struct ListenerConfig: Decodable, Sendable, Equatable {
+    public enum TransportProtocol: String, Decodable, Sendable {
+        case http
+        case https
+        case quic
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (every interface).
+    public var address: String
+    public var `protocol`: TransportProtocol
+}
+
+/// Logging settings.
+public struct LoggingConfig: Decodable, Sendable, Equatable {
+    public enum Level: String, Decodable, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public enum Format: String, Decodable, Sendable {
+        case json
+        case console
+    }
+
+    /// Default `info`.
+    public var level: Level?
+    /// Default `console` on a terminal, else `json`.
+    public var format: Format?
+}

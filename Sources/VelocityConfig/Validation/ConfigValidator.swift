@@ -1,0 +1,272 @@
+/// A config that decoded strictly and passed every check of meaning.
+public struct ValidatedConfig: Sendable {
+    /// The document as submitted; the store keeps exactly this.
+    public var document: JSONValue
+    public var config: VelocityConfig
+}
+
+/// Facts about the running process a config is checked against.
+public struct ValidationContext: Sendable {
+    /// The admin API's effective address: a data-plane listener must not take it.
+    public var adminAddress: ListenAddress?
+
+    public init(adminAddress: ListenAddress?) {
+        self.adminAddress = adminAddress
+    }
+}
+
+/// Checks a config document: `@id` uniqueness, strict decoding, then meaning (addresses, collisions, hosts,
+/// matchers, handlers), always reporting the JSON Pointer of the first offending value.
+public enum ConfigValidator {
+    public static let defaultAdminAddress = "127.0.0.1:2019"
+
+    public static func validate(_ document: JSONValue, context: ValidationContext) throws -> ValidatedConfig {
+        guard case .object = document else {
+            throw ConfigError(at: .root, "the config must be a JSON object, found \(document.typeName)")
+        }
+        _ = try IDIndex(document)
+        let config = try StrictDecoder.decode(VelocityConfig.self, from: document)
+        let checker = MeaningChecker(context: context)
+        try checker.check(config)
+        return ValidatedConfig(document: document, config: config)
+    }
+}
+
+/// Every `"@id"` in a document and where it stands.
+public struct IDIndex: Sendable {
+    public private(set) var pointers: [String: JSONPointer] = [:]
+
+    public init(_ document: JSONValue) throws {
+        try collect(document, at: .root)
+    }
+
+    private mutating func collect(_ value: JSONValue, at pointer: JSONPointer) throws {
+        switch value {
+        case .object(let object):
+            if let id = object["@id"] {
+                let idPointer = pointer.appending("@id")
+                guard case .string(let name) = id, !name.isEmpty, !name.contains("/") else {
+                    throw ConfigError(at: idPointer, "\"@id\" must be a non-empty string without \"/\"")
+                }
+                if let first = pointers[name] {
+                    throw ConfigError(at: idPointer, "duplicate @id \"\(name)\" (first used at \(first))")
+                }
+                pointers[name] = pointer
+            }
+            for key in object.keys.sorted() where key != "@id" {
+                try collect(object[key]!, at: pointer.appending(key))
+            }
+        case .array(let array):
+            for (index, element) in array.enumerated() {
+                try collect(element, at: pointer.appending(index))
+            }
+        default:
+            break
+        }
+    }
+}
+
+private struct MeaningChecker {
+    let context: ValidationContext
+
+    func check(_ config: VelocityConfig) throws {
+        try checkAdmin(config.admin)
+        try checkListeners(config.listeners ?? [])
+        try checkSites(config.sites ?? [])
+        try checkTLS(config.tls)
+    }
+
+    private func checkAdmin(_ admin: AdminConfig?) throws {
+        let base = JSONPointer.root.appending("admin")
+        guard let admin else { return }
+        if let listen = admin.listen {
+            guard let address = ListenAddress(listen) else {
+                throw ConfigError(
+                    at: base.appending("listen"), "\"\(listen)\" is not host:port, [v6]:port or unix:/path")
+            }
+            if !address.isLoopback, (admin.auth?.bearerTokenSHA256 ?? []).isEmpty {
+                throw ConfigError(
+                    at: base.appending("listen"),
+                    "a non-loopback admin address needs authentication: set admin.auth.bearer_token_sha256")
+            }
+        }
+        if let limit = admin.maxBodyBytes, limit < 1024 {
+            throw ConfigError(at: base.appending("max_body_bytes"), "must be at least 1024")
+        }
+        for (index, origin) in (admin.allowedOrigins ?? []).enumerated() {
+            guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/")
+            else {
+                throw ConfigError(
+                    at: base.appending("allowed_origins").appending(index), "\"\(origin)\" is not scheme://host[:port]")
+            }
+        }
+        for (index, digest) in (admin.auth?.bearerTokenSHA256 ?? []).enumerated() {
+            guard digest.count == 64, digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                throw ConfigError(
+                    at: base.appending("auth").appending("bearer_token_sha256").appending(index),
+                    "must be a lowercase hex SHA-256 digest (64 characters), not a token")
+            }
+        }
+    }
+
+    private func checkListeners(_ listeners: [ListenerConfig]) throws {
+        var taken: [(address: ListenAddress, udp: Bool, index: Int)] = []
+        for (index, listener) in listeners.enumerated() {
+            let pointer = JSONPointer.root.appending("listeners").appending(index)
+            guard let address = ListenAddress(listener.address), case .inet = address else {
+                throw ConfigError(
+                    at: pointer.appending("address"), "\"\(listener.address)\" is not host:port, [v6]:port or :port")
+            }
+            guard listener.protocol == .http else {
+                throw ConfigError(
+                    at: pointer.appending("protocol"),
+                    "protocol \"\(listener.protocol.rawValue)\" is not available in this build yet (see docs/status.md)"
+                )
+            }
+            let udp = listener.protocol == .quic
+            if let admin = context.adminAddress, !udp, address.overlaps(admin) {
+                throw ConfigError(
+                    at: pointer.appending("address"), "\(listener.address) collides with the admin API address \(admin)"
+                )
+            }
+            if let other = taken.first(where: { $0.udp == udp && $0.address.overlaps(address) }) {
+                throw ConfigError(
+                    at: pointer.appending("address"), "\(listener.address) collides with /listeners/\(other.index)")
+            }
+            taken.append((address, udp, index))
+        }
+    }
+
+    private func checkSites(_ sites: [SiteConfig]) throws {
+        var owners: [String: Int] = [:]
+        var catchAll: Int?
+        for (siteIndex, site) in sites.enumerated() {
+            let pointer = JSONPointer.root.appending("sites").appending(siteIndex)
+            let hosts = site.hosts ?? []
+            if hosts.isEmpty {
+                if let catchAll {
+                    throw ConfigError(at: pointer, "only one site may omit \"hosts\"; /sites/\(catchAll) already does")
+                }
+                catchAll = siteIndex
+            }
+            for (hostIndex, host) in hosts.enumerated() {
+                let hostPointer = pointer.appending("hosts").appending(hostIndex)
+                try HostPattern.check(host, at: hostPointer)
+                let key = host.lowercased()
+                if let owner = owners[key] {
+                    throw ConfigError(at: hostPointer, "host \"\(host)\" is already served by /sites/\(owner)")
+                }
+                owners[key] = siteIndex
+            }
+            for (routeIndex, route) in (site.routes ?? []).enumerated() {
+                try checkRoute(route, at: pointer.appending("routes").appending(routeIndex))
+            }
+        }
+    }
+
+    private func checkRoute(_ route: RouteConfig, at pointer: JSONPointer) throws {
+        for (index, set) in (route.match ?? []).enumerated() {
+            try checkMatcherSet(set, at: pointer.appending("match").appending(index))
+        }
+        for (index, handler) in (route.handle ?? []).enumerated() {
+            let handlerPointer = pointer.appending("handle").appending(index)
+            switch handler {
+            case .staticResponse(let response):
+                if let status = response.status, !(100...599).contains(status) {
+                    throw ConfigError(
+                        at: handlerPointer.appending("status"), "status \(status) is not between 100 and 599")
+                }
+                try checkHeaders(response.headers, at: handlerPointer.appending("headers"))
+            }
+        }
+    }
+
+    private func checkMatcherSet(_ set: MatcherSet, at pointer: JSONPointer) throws {
+        for (index, host) in (set.host ?? []).enumerated() {
+            try HostPattern.check(host, at: pointer.appending("host").appending(index))
+        }
+        for (index, path) in (set.path ?? []).enumerated() {
+            guard PathPattern(path) != nil else {
+                throw ConfigError(
+                    at: pointer.appending("path").appending(index),
+                    "\"\(path)\" is not a path pattern: use /exact, /prefix/*, *.suffix or *")
+            }
+        }
+        for (index, method) in (set.method ?? []).enumerated() {
+            guard !method.isEmpty, method.allSatisfy({ $0.isASCII && ($0.isUppercase || $0 == "-") }) else {
+                throw ConfigError(
+                    at: pointer.appending("method").appending(index), "\"\(method)\" is not an uppercase HTTP method")
+            }
+        }
+        for name in (set.header ?? [:]).keys.sorted() where !HTTPToken.isValid(name) {
+            throw ConfigError(at: pointer.appending("header").appending(name), "\"\(name)\" is not a valid header name")
+        }
+        for (index, range) in (set.remoteIP ?? []).enumerated() where IPRange(range) == nil {
+            throw ConfigError(
+                at: pointer.appending("remote_ip").appending(index), "\"\(range)\" is not an IP address or CIDR range")
+        }
+        for (index, negated) in (set.not ?? []).enumerated() {
+            try checkMatcherSet(negated, at: pointer.appending("not").appending(index))
+        }
+    }
+
+    private func checkHeaders(_ headers: [String: [String]]?, at pointer: JSONPointer) throws {
+        for (name, values) in (headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard HTTPToken.isValid(name) else {
+                throw ConfigError(at: pointer.appending(name), "\"\(name)\" is not a valid header name")
+            }
+            for (index, value) in values.enumerated()
+            where value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+                throw ConfigError(
+                    at: pointer.appending(name).appending(index), "header values cannot contain CR, LF or NUL")
+            }
+        }
+    }
+
+    private func checkTLS(_ tls: TLSConfig?) throws {
+        for (index, certificate) in (tls?.certificates ?? []).enumerated() {
+            let pointer = JSONPointer.root.appending("tls").appending("certificates").appending(index)
+            let files = (certificate.certificateFile, certificate.keyFile)
+            let pems = (certificate.certificatePEM, certificate.keyPEM)
+            switch (files, pems) {
+            case ((.some, .some), (nil, nil)), ((nil, nil), (.some, .some)): break
+            default:
+                throw ConfigError(
+                    at: pointer, "give either certificate_file and key_file, or certificate_pem and key_pem")
+            }
+        }
+    }
+}
+
+/// A host name or `*.`-wildcard as used in `hosts` and the `host` matcher.
+enum HostPattern {
+    static func check(_ host: String, at pointer: JSONPointer) throws {
+        let name = host.hasPrefix("*.") ? String(host.dropFirst(2)) : host
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        let valid =
+            !name.isEmpty && name.count <= 253
+            && (IPAddress(name) != nil
+                || labels.allSatisfy { label in
+                    !label.isEmpty && label.count <= 63
+                        && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+                })
+        guard valid else {
+            throw ConfigError(at: pointer, "\"\(host)\" is not a host name (a leading \"*.\" is the only wildcard)")
+        }
+    }
+}
+
+/// RFC 9110 token characters, which header names and methods are made of.
+public enum HTTPToken {
+    public static func isValid(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
+            }
+    }
+}

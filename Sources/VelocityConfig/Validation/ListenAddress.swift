@@ -1,0 +1,58 @@
+/// Where a socket listens: a TCP/UDP host and port, or a unix domain socket path.
+public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// `host` is empty for every interface.
+    case inet(host: String, port: Int)
+    case unix(path: String)
+
+    /// Parses `host:port`, `[v6]:port`, `:port` and `unix:/path`.
+    public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/") else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]") else { return nil }
+            host = String(host.dropFirst().dropLast())
+            guard IPAddress(host)?.bytes.count == 16 else { return nil }
+        } else if host.contains(":") {
+            return nil
+        }
+        guard !host.contains(where: { $0 == " " || $0 == "/" }) else { return nil }
+        self = .inet(host: host, port: port)
+    }
+
+    public var isLoopback: Bool {
+        switch self {
+        case .unix: true
+        case .inet(let host, _): host == "localhost" || IPAddress(host)?.isLoopback == true
+        }
+    }
+
+    /// Whether two TCP (or two UDP) listeners on these addresses would fight over one port.
+    public func overlaps(_ other: ListenAddress) -> Bool {
+        switch (self, other) {
+        case (.unix(let a), .unix(let b)): a == b
+        case (.inet(let hostA, let portA), .inet(let hostB, let portB)):
+            portA == portB
+                && (hostA == hostB || hostA.isEmpty || hostB.isEmpty || Self.isAny(hostA) || Self.isAny(hostB))
+        default: false
+        }
+    }
+
+    private static func isAny(_ host: String) -> Bool {
+        host == "0.0.0.0" || host == "::"
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .inet(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+}

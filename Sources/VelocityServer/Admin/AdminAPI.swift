@@ -1,0 +1,283 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import VelocityConfig
+import VelocityStore
+
+/// The admin API's endpoints (docs/admin-api.md). Access checks have already passed when a request gets here.
+struct AdminAPI: Sendable {
+    let coordinator: ConfigCoordinator
+    let metrics: AdminMetrics
+    let requestStop: @Sendable () -> Void
+
+    private var store: any Store { coordinator.store }
+    private var snapshots: SnapshotBox { coordinator.snapshots }
+
+    func handle(_ request: AdminRequest) async -> AdminResponse {
+        do {
+            return try await route(request)
+        } catch let error as AdminError {
+            return error.response
+        } catch {
+            return AdminError(.internalServerError, "internal error: \(error)").response
+        }
+    }
+
+    private func route(_ request: AdminRequest) async throws -> AdminResponse {
+        let target = AdminTarget(uri: request.uri)
+        let segments = target.segments
+        switch segments.first {
+        case "config":
+            return try await config(
+                request, pointer: JSONPointer(tokens: Array(segments.dropFirst())), splice: target.splice)
+        case "id" where segments.count >= 2:
+            guard let base = try? IDIndex(snapshots.load().document).pointers[segments[1]] else {
+                throw AdminError(.notFound, "no object has @id \"\(segments[1])\"")
+            }
+            return try await config(
+                request, pointer: JSONPointer(tokens: base.tokens + segments.dropFirst(2)), splice: target.splice)
+        case "load" where segments.count == 1:
+            try allow(request, .POST)
+            let document = try parseBody(request)
+            return try await apply(request) { _ in document }
+        case "adapt" where segments.count == 1:
+            try allow(request, .POST)
+            let document = try parseBody(request)
+            do {
+                _ = try ConfigValidator.validate(document, context: await coordinator.validationContext)
+            } catch let error as ConfigError {
+                throw AdminError(error)
+            }
+            return AdminResponse(json: ["result": document, "warnings": []])
+        case "revisions":
+            return try await revisions(request, Array(segments.dropFirst()), query: target.query)
+        case "certificates" where segments.count == 1, "upstreams" where segments.count == 1:
+            try allow(request, .GET)
+            return AdminResponse(json: [])
+        case "metrics" where segments.count == 1:
+            try allow(request, .GET)
+            return AdminResponse(
+                contentType: "text/plain; version=0.0.4",
+                body: metrics.exposition(revision: snapshots.load().revision))
+        case "health" where segments.count == 1:
+            try allow(request, .GET)
+            let snapshot = snapshots.load()
+            return AdminResponse(
+                json: ["status": "ok", "revision": .integer(snapshot.revision)], revision: snapshot.revision)
+        case "stop" where segments.count == 1:
+            try allow(request, .POST)
+            requestStop()
+            return AdminResponse(json: ["status": "stopping"])
+        default:
+            throw AdminError(.notFound, "no such endpoint: \(target.path)")
+        }
+    }
+
+    private func config(_ request: AdminRequest, pointer: JSONPointer, splice: Bool) async throws -> AdminResponse {
+        if splice, request.method != .POST {
+            throw AdminError(.badRequest, "\"...\" is only meaningful with POST")
+        }
+        switch request.method {
+        case .GET:
+            let snapshot = snapshots.load()
+            guard let value = snapshot.document.value(at: pointer) else {
+                throw AdminError(
+                    .notFound, "\(pointer): no value at this path", details: ["pointer": .string(pointer.description)])
+            }
+            return AdminResponse(json: value, revision: snapshot.revision)
+        case .POST:
+            let value = try parseBody(request)
+            return try await apply(request) { try $0.applying(.post(value, splice: splice), at: pointer) }
+        case .PUT:
+            let value = try parseBody(request)
+            return try await apply(request) { try $0.applying(.put(value), at: pointer) }
+        case .PATCH:
+            let body = try parseBody(request)
+            switch request.contentType {
+            case "application/json-patch+json":
+                return try await apply(request) { document in
+                    guard let target = document.value(at: pointer) else {
+                        throw JSONEditError(.notFound, at: pointer, "no value at this path")
+                    }
+                    let patched = try target.applyingJSONPatch(body)
+                    return try document.applying(.patch(patched), at: pointer)
+                }
+            case "application/merge-patch+json":
+                return try await apply(request) { document in
+                    let merged = (document.value(at: pointer) ?? .null).applyingMergePatch(body)
+                    return try document.applying(.patch(merged), at: pointer)
+                }
+            default:
+                return try await apply(request) { try $0.applying(.patch(body), at: pointer) }
+            }
+        case .DELETE:
+            return try await apply(request) { try $0.applying(.delete, at: pointer) }
+        default:
+            throw AdminError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on /config")
+        }
+    }
+
+    private func revisions(_ request: AdminRequest, _ rest: [String], query: [String: String]) async throws
+        -> AdminResponse
+    {
+        switch rest.count {
+        case 0:
+            try allow(request, .GET)
+            let limit = min(max(Int(query["limit"] ?? "") ?? 50, 1), 1000)
+            let before = query["before"].flatMap { Int64($0) }
+            let list = try store.revisions(limit: limit, before: before)
+            return AdminResponse(json: .array(list.map { .object($0.json) }), revision: snapshots.load().revision)
+        case 1:
+            try allow(request, .GET)
+            let revision = try storedRevision(rest[0])
+            var json = revision.summary.json
+            json["config"] = revision.document
+            return AdminResponse(json: .object(json), revision: revision.number)
+        case 2 where rest[1] == "rollback":
+            try allow(request, .POST)
+            let revision = try storedRevision(rest[0])
+            return try await apply(request, source: .rollback, who: "revision \(revision.number)") { _ in
+                revision.document
+            }
+        default:
+            throw AdminError(.notFound, "no such endpoint: /revisions/\(rest.joined(separator: "/"))")
+        }
+    }
+
+    private func storedRevision(_ text: String) throws -> Revision {
+        guard let number = Int64(text), let revision = try store.revision(number) else {
+            throw AdminError(.notFound, "no revision \(text)")
+        }
+        return revision
+    }
+
+    private func apply(
+        _ request: AdminRequest,
+        source: RevisionSource = .api,
+        who: String? = nil,
+        _ edit: @escaping @Sendable (JSONValue) throws -> JSONValue
+    ) async throws -> AdminResponse {
+        let ifMatch = try request.ifMatch
+        do {
+            let outcome = try await coordinator.change(
+                source: source, who: who ?? request.client, ifMatch: ifMatch, force: request.forcesRevalidation,
+                edit)
+            switch outcome {
+            case .applied(let snapshot):
+                metrics.record(.applied)
+                return AdminResponse(
+                    json: ["status": "applied", "revision": .integer(snapshot.revision)], revision: snapshot.revision)
+            case .unchanged(let snapshot):
+                metrics.record(.unchanged)
+                return AdminResponse(
+                    json: ["status": "unchanged", "revision": .integer(snapshot.revision)], revision: snapshot.revision)
+            }
+        } catch {
+            metrics.record(.rejected)
+            switch error {
+            case .stale(let current):
+                throw AdminError(
+                    .preconditionFailed,
+                    "If-Match names revision \(ifMatch ?? 0) but the current revision is \(current)",
+                    details: ["revision": .integer(current)])
+            case .edit(let error): throw AdminError(error)
+            case .invalid(let error): throw AdminError(error)
+            case .listen(let address, let error):
+                throw AdminError(
+                    .badRequest, "cannot listen on \(address): \(error)",
+                    details: ["address": .string(address.description)])
+            case .store(let error): throw AdminError(.internalServerError, "the store refused the change: \(error)")
+            }
+        }
+    }
+
+    private func parseBody(_ request: AdminRequest) throws -> JSONValue {
+        guard request.body.readableBytes > 0 else { throw AdminError(.badRequest, "a JSON body is required") }
+        let type = request.contentType
+        let jsonTypes = ["", "application/json", "application/json-patch+json", "application/merge-patch+json"]
+        guard jsonTypes.contains(type) || type.hasSuffix("+json") else {
+            throw AdminError(
+                .unsupportedMediaType, "unsupported Content-Type \"\(type)\": send application/json",
+                details: ["content_type": .string(type)])
+        }
+        do {
+            return try JSONValue(parsing: request.body.readableBytesView)
+        } catch {
+            throw AdminError(error)
+        }
+    }
+
+    private func allow(_ request: AdminRequest, _ method: HTTPMethod) throws {
+        guard request.method == method else {
+            throw AdminError(
+                .methodNotAllowed, "use \(method.rawValue) here", details: ["allow": .string(method.rawValue)])
+        }
+    }
+}
+
+extension AdminRequest {
+    /// The media type without parameters, lowercased.
+    var contentType: String {
+        (headers.first(name: "content-type") ?? "").split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+    }
+
+    /// `Cache-Control: must-revalidate` makes an identical config a new revision anyway.
+    var forcesRevalidation: Bool {
+        headers[canonicalForm: "cache-control"].contains { $0.lowercased() == "must-revalidate" }
+    }
+
+    /// The revision in `If-Match` (`"12"` or `12`); nil when absent or `*`.
+    var ifMatch: Int64? {
+        get throws {
+            guard let raw = headers.first(name: "if-match")?.trimmingCharacters(in: .whitespaces), raw != "*" else {
+                return nil
+            }
+            var text = Substring(raw)
+            if text.hasPrefix("W/") { text = text.dropFirst(2) }
+            if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = text.dropFirst().dropLast() }
+            guard let revision = Int64(text) else {
+                throw AdminError(.badRequest, "If-Match must be a revision number such as \"12\"")
+            }
+            return revision
+        }
+    }
+}
+
+extension RevisionSummary {
+    var json: [String: JSONValue] {
+        [
+            "number": .integer(number),
+            "time": .string(time.formatted(.iso8601)),
+            "source": .string(source.rawValue),
+            "who": .string(who),
+            "sha256": .string(sha256),
+        ]
+    }
+}
+
+/// The path of an admin request split into percent-decoded segments; a final `...` asks POST to splice.
+struct AdminTarget {
+    var path: String
+    var segments: [String]
+    var splice: Bool
+    var query: [String: String]
+
+    init(uri: String) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = String(parts[0])
+        var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        splice = segments.last == "..."
+        if splice { segments.removeLast() }
+        self.segments = segments
+        var query: [String: String] = [:]
+        if parts.count == 2 {
+            for pair in parts[1].split(separator: "&") {
+                let keyValue = pair.split(separator: "=", maxSplits: 1)
+                if keyValue.count == 2 { query[String(keyValue[0])] = String(keyValue[1]).removingPercentEncoding }
+            }
+        }
+        self.query = query
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+import NIOHTTP1
+import VelocityConfig
+
+/// A complete admin request, body included.
+public struct AdminRequest: Sendable {
+    public var method: HTTPMethod
+    public var uri: String
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+    /// Who sent it, for the revision's `who`.
+    public var client: String
+}
+
+/// A complete admin response.
+public struct AdminResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+
+    init(status: HTTPResponseStatus = .ok, json: JSONValue, revision: Int64? = nil) {
+        self.status = status
+        headers = ["Content-Type": "application/json"]
+        if let revision { headers.add(name: "ETag", value: "\"\(revision)\"") }
+        body = ByteBuffer(string: json.serialized(pretty: true) + "\n")
+    }
+
+    init(status: HTTPResponseStatus = .ok, contentType: String, body: String) {
+        self.status = status
+        headers = ["Content-Type": contentType]
+        self.body = ByteBuffer(string: body)
+    }
+}
+
+/// An admin request that failed: always answered as `{"error": ..., ...}` with the details a client can act on.
+public struct AdminError: Error, Sendable {
+    public var status: HTTPResponseStatus
+    public var message: String
+    public var details: [String: JSONValue]
+
+    init(_ status: HTTPResponseStatus, _ message: String, details: [String: JSONValue] = [:]) {
+        self.status = status
+        self.message = message
+        self.details = details
+    }
+
+    init(_ error: ConfigError) {
+        self.init(
+            .badRequest, error.description,
+            details: ["pointer": .string(error.pointer.description), "reason": .string(error.message)])
+    }
+
+    init(_ error: JSONEditError) {
+        let status: HTTPResponseStatus =
+            switch error.kind {
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .invalid: .badRequest
+            }
+        self.init(
+            status, error.description,
+            details: ["pointer": .string(error.pointer.description), "reason": .string(error.message)])
+    }
+
+    init(_ error: JSONSyntaxError) {
+        self.init(.badRequest, error.description, details: ["offset": .integer(Int64(error.offset))])
+    }
+
+    var response: AdminResponse {
+        var body = details
+        body["error"] = .string(message)
+        return AdminResponse(status: status, json: .object(body))
+    }
+}

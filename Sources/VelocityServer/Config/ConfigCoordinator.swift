@@ -1,0 +1,137 @@
+import Logging
+import NIOCore
+import VelocityConfig
+import VelocityStore
+
+/// Why a config change was not made. In every case the store and the running config are unchanged.
+enum ChangeError: Error {
+    /// `If-Match` named a revision that is no longer the latest.
+    case stale(current: Int64)
+    case edit(JSONEditError)
+    case invalid(ConfigError)
+    /// A new listener address could not be bound.
+    case listen(ListenAddress, any Error)
+    case store(any Error)
+}
+
+/// The one writer of config: decode → validate → compile → bind new listeners → commit → publish → close
+/// dropped listeners. Changes run strictly one after another; any failure before the commit undoes what the
+/// change had started, so nothing is half-applied.
+actor ConfigCoordinator {
+    enum Outcome {
+        case applied(Snapshot)
+        case unchanged(Snapshot)
+    }
+
+    let store: any Store
+    let snapshots: SnapshotBox
+    private let adminAddress: ListenAddress
+    private let listeners: ListenerSet
+    private let logger: Logger
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// Opens the listeners of `initial`, which must already be committed, and publishes it.
+    init(
+        store: any Store,
+        initial: Revision,
+        adminAddress: ListenAddress,
+        group: any EventLoopGroup,
+        logger: Logger
+    ) async throws {
+        let context = ValidationContext(adminAddress: adminAddress)
+        let validated = try ConfigValidator.validate(initial.document, context: context)
+        let snapshot = Snapshot(
+            revision: initial.number, validated: validated, sha256: initial.summary.sha256,
+            admin: AdminPolicy(config: validated.config.admin, address: adminAddress))
+        let box = SnapshotBox(snapshot)
+        LogOutput.apply(validated.config.logging)
+        let listeners = ListenerSet(group: group, snapshots: box)
+        _ = try await listeners.bindMissing(snapshot.httpListeners)
+        self.store = store
+        self.snapshots = box
+        self.adminAddress = adminAddress
+        self.listeners = listeners
+        self.logger = logger
+    }
+
+    var validationContext: ValidationContext { ValidationContext(adminAddress: adminAddress) }
+
+    /// Applies `edit` to the current document as one change.
+    func change(
+        source: RevisionSource,
+        who: String,
+        ifMatch: Int64? = nil,
+        force: Bool = false,
+        _ edit: @Sendable (JSONValue) throws -> JSONValue
+    ) async throws(ChangeError) -> Outcome {
+        await acquire()
+        defer { release() }
+        let current = snapshots.load()
+        if let ifMatch, ifMatch != current.revision { throw .stale(current: current.revision) }
+        let document: JSONValue
+        let validated: ValidatedConfig
+        do {
+            document = try edit(current.document)
+            validated = try ConfigValidator.validate(document, context: validationContext)
+        } catch let error as JSONEditError {
+            throw .edit(error)
+        } catch let error as ConfigError {
+            throw .invalid(error)
+        } catch {
+            throw .invalid(ConfigError(at: .root, "\(error)"))
+        }
+        let sha256 = Digest.sha256Hex(document)
+        if sha256 == current.sha256, !force { return .unchanged(current) }
+
+        let admin = AdminPolicy(config: validated.config.admin, address: adminAddress)
+        let provisional = Snapshot(revision: current.revision + 1, validated: validated, sha256: sha256, admin: admin)
+        let opened: [ListenAddress]
+        do {
+            opened = try await listeners.bindMissing(provisional.httpListeners)
+        } catch {
+            throw .listen(Self.firstUnbound(provisional.httpListeners, current.httpListeners), error)
+        }
+        let revision: Revision
+        do {
+            revision = try store.commit(
+                RevisionDraft(document: document, sha256: sha256, source: source, who: who), basedOn: current.revision)
+        } catch {
+            await listeners.close(opened)
+            throw .store(error)
+        }
+        let snapshot = Snapshot(revision: revision.number, validated: validated, sha256: sha256, admin: admin)
+        snapshots.publish(snapshot)
+        LogOutput.apply(validated.config.logging)
+        await listeners.closeUnwanted(snapshot.httpListeners)
+        logger.info(
+            "config applied",
+            metadata: ["revision": "\(revision.number)", "source": "\(source.rawValue)", "who": "\(who)"])
+        return .applied(snapshot)
+    }
+
+    /// Closes every data-plane listener; the snapshot stays for connections still finishing.
+    func shutdown() async {
+        await listeners.closeUnwanted([])
+    }
+
+    private static func firstUnbound(_ wanted: Set<ListenAddress>, _ existing: Set<ListenAddress>) -> ListenAddress {
+        wanted.subtracting(existing).sorted(by: { $0.description < $1.description }).first ?? wanted.first!
+    }
+
+    private func acquire() async {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+    }
+
+    private func release() {
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
