@@ -56,6 +56,13 @@ let package = Package(
         ),
         .testTarget(name: "VelocityConfigTests", dependencies: ["VelocityConfig"]),
         .testTarget(name: "VelocityStoreTests", dependencies: ["VelocityStore"]),
-        .testTarget(name: "VelocityHTTPTests", dependencies: ["VelocityHTTP"]),
+        .testTarget(
+            name: "VelocityHTTPTests",
+            dependencies: [
+                "VelocityHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
     ]
 )

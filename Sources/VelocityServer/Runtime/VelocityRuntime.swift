@@ -37,13 +37,24 @@ public enum VelocityRuntime {
     public static func run(_ options: RunOptions) async throws {
         let logger = Logger(label: "velocity")
         let store = try SQLiteStore(directory: options.dataDirectory)
-        let latest = try store.latestRevision() ?? commitDefault(to: store)
+        let stored = try store.latestRevision()
+        let firstDocument = try stored == nil ? options.configFile.map(readConfigFile) ?? DefaultConfig.document : nil
         let adminText =
-            options.adminAddress ?? (try? StrictDecoder.decode(VelocityConfig.self, from: latest.document))?.admin?
-            .listen
+            options.adminAddress
+            ?? (try? StrictDecoder.decode(VelocityConfig.self, from: stored?.document ?? firstDocument!))?.admin?.listen
             ?? ConfigValidator.defaultAdminAddress
         guard let adminAddress = ListenAddress(adminText) else {
             throw RuntimeError(description: "invalid admin address \"\(adminText)\"")
+        }
+        let latest: Revision
+        if let stored {
+            latest = stored
+        } else {
+            // An empty store starts from the given file, else from the embedded welcome site.
+            let source: RevisionSource = options.configFile == nil ? .default : .file
+            latest = try commitFirst(
+                firstDocument!, source: source, who: options.configFile ?? "velocity", adminAddress: adminAddress,
+                to: store)
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -99,10 +110,20 @@ public enum VelocityRuntime {
         if let failure { throw failure }
     }
 
-    private static func commitDefault(to store: SQLiteStore) throws -> Revision {
-        let document = DefaultConfig.document
+    private static func commitFirst(
+        _ document: JSONValue,
+        source: RevisionSource,
+        who: String,
+        adminAddress: ListenAddress,
+        to store: SQLiteStore
+    ) throws -> Revision {
+        do {
+            _ = try ConfigValidator.validate(document, context: ValidationContext(adminAddress: adminAddress))
+        } catch {
+            throw RuntimeError(description: "\(who): \(error)")
+        }
         return try store.commit(
-            RevisionDraft(document: document, sha256: Digest.sha256Hex(document), source: .default, who: "velocity"),
+            RevisionDraft(document: document, sha256: Digest.sha256Hex(document), source: source, who: who),
             basedOn: nil)
     }
 

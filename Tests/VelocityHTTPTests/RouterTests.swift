@@ -1,0 +1,88 @@
+import HTTPTypes
+import NIOCore
+import Testing
+import VelocityConfig
+import VelocityHTTP
+
+@Suite struct RouterTests {
+    private func router(_ text: String) throws -> Router {
+        let validated = try ConfigValidator.validate(
+            try JSONValue(parsing: text), context: ValidationContext(adminAddress: nil))
+        return Router(config: validated.config)
+    }
+
+    /// The body the router answers with, for a request built from the arguments.
+    private func answer(
+        _ router: Router,
+        host: String = "example.com",
+        _ path: String = "/",
+        method: HTTPRequest.Method = .get,
+        headers: HTTPFields = [:],
+        from remote: String? = nil
+    ) -> String {
+        let request = HTTPRequest(method: method, scheme: "http", authority: host, path: path, headerFields: headers)
+        switch router.route(RoutingRequest(request: request, remoteAddress: remote.flatMap(IPAddress.init))) {
+        case .respond(let response): return String(buffer: response.body)
+        }
+    }
+
+    private static func site(_ hosts: String, _ body: String) -> String {
+        #"{"hosts": \#(hosts), "routes": [{"handle": [{"handler": "static_response", "body": "\#(body)"}]}]}"#
+    }
+
+    @Test func findsSitesByExactNameThenWildcardThenFallback() throws {
+        let router = try router(
+            #"{"sites": [\#(Self.site(#"["a.test"]"#, "exact")), \#(Self.site(#"["*.a.test"]"#, "wild")), \#(Self.site("[]", "rest"))]}"#)
+        #expect(answer(router, host: "a.test") == "exact")
+        #expect(answer(router, host: "A.TEST:8080") == "exact")
+        #expect(answer(router, host: "a.test.") == "exact")
+        #expect(answer(router, host: "www.a.test") == "wild")
+        #expect(answer(router, host: "x.www.a.test") == "rest")
+        #expect(answer(router, host: "[::1]:80") == "rest")
+    }
+
+    @Test func answers404WithoutAMatchingSiteOrRoute() throws {
+        let router = try router(#"{"sites": [\#(Self.site(#"["a.test"]"#, "a"))]}"#)
+        #expect(answer(router, host: "b.test").hasPrefix("404"))
+    }
+
+    @Test func triesRoutesInOrderWithMatchers() throws {
+        let router = try router(
+            """
+            {"sites": [{"routes": [
+              {"match": [{"path": ["/api/*"], "method": ["POST"]}], "handle": [{"handler": "static_response", "body": "api-post"}]},
+              {"match": [{"path": ["*.css"]}, {"query": {"style": []}}], "handle": [{"handler": "static_response", "body": "css"}]},
+              {"match": [{"header": {"X-Debug": ["1"]}, "not": [{"remote_ip": ["10.0.0.0/8"]}]}],
+               "handle": [{"handler": "static_response", "body": "debug"}]},
+              {"match": [{"path": ["/stop"]}], "terminal": true},
+              {"match": [{"path": ["/exact"]}, {"query": {"v": ["2"]}}], "handle": [{"handler": "static_response", "body": "exact"}]},
+              {"handle": [{"handler": "static_response", "body": "last"}]}
+            ]}]}
+            """)
+        #expect(answer(router, "/api/x", method: .post) == "api-post")
+        #expect(answer(router, "/api/x") == "last")
+        #expect(answer(router, "/a/site.css") == "css")
+        #expect(answer(router, "/page?a=1&style") == "css")
+        #expect(answer(router, "/", headers: [HTTPField.Name("X-Debug")!: "1"], from: "192.168.1.1") == "debug")
+        #expect(answer(router, "/", headers: [HTTPField.Name("X-Debug")!: "1"], from: "10.1.1.1") == "last")
+        #expect(answer(router, "/exact") == "exact")
+        #expect(answer(router, "/other?v=2") == "exact")
+        #expect(answer(router, "/exact/more") == "last")
+        #expect(answer(router, "/stop").hasPrefix("404"))
+    }
+
+    @Test func compilesStaticResponses() throws {
+        let router = try router(
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 418, "headers": {"X-A": ["1", "2"]}, "close": true}]}]}]}"#
+        )
+        let request = HTTPRequest(method: .get, scheme: "http", authority: "h", path: "/")
+        guard case .respond(let response) = router.route(RoutingRequest(request: request, remoteAddress: nil)) else {
+            Issue.record("no response")
+            return
+        }
+        #expect(response.status.code == 418)
+        #expect(response.headerFields[values: HTTPField.Name("X-A")!] == ["1", "2"])
+        #expect(response.close)
+        #expect(response.body.readableBytes == 0)
+    }
+}
