@@ -75,8 +75,8 @@ struct Validate: ParsableCommand {
     @Argument(help: "The config file.")
     var file: String
 
-    @Option(help: "The admin address the config will run beside (for collision checks).")
-    var admin: String = ConfigValidator.defaultAdminAddress
+    @Option(help: "The admin address the config will run beside, if not its own admin.listen (for collision checks).")
+    var admin: String?
 
     @Flag(help: "Print the result as JSON: {\"valid\": …, \"pointer\": …, \"error\": …}.")
     var json = false
@@ -88,7 +88,14 @@ struct Validate: ParsableCommand {
                 throw ValidationError("cannot read \(file)")
             }
             let document = try JSONValue(parsing: data)
-            _ = try ConfigValidator.validate(document, context: ValidationContext(adminAddress: ListenAddress(admin)))
+            let override = try admin.map { text in
+                guard let address = ListenAddress(text) else {
+                    throw ValidationError("invalid admin address \"\(text)\"")
+                }
+                return address
+            }
+            let adminAddress = ConfigValidator.adminAddress(of: document, override: override)
+            _ = try ConfigValidator.validate(document, context: ValidationContext(adminAddress: adminAddress))
             result = ["valid": true]
         } catch let error as ConfigError {
             result = [

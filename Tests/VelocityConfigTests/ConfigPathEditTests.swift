@@ -25,13 +25,17 @@ import VelocityConfig
     @Test func postAppendsToArraysAndSplicesWithDots() throws {
         let appended = try document.applying(.post("b.test", splice: false), at: pointer("sites", "0", "hosts"))
         #expect(appended.value(at: pointer("sites", "0", "hosts")) == ["a.test", "b.test"])
-        let spliced = try document.applying(.post(["b.test", "c.test"], splice: true), at: pointer("sites", "0", "hosts"))
+        let spliced = try document.applying(
+            .post(["b.test", "c.test"], splice: true), at: pointer("sites", "0", "hosts"))
         #expect(spliced.value(at: pointer("sites", "0", "hosts")) == ["a.test", "b.test", "c.test"])
-        #expect(kind { try document.applying(.post("x", splice: true), at: pointer("sites", "0", "hosts")) } == .invalid)
+        #expect(
+            kind { try document.applying(.post("x", splice: true), at: pointer("sites", "0", "hosts")) } == .invalid)
     }
 
     @Test func postToAnArrayIndexIsRefused() {
-        #expect(kind { try document.applying(.post("x", splice: false), at: pointer("sites", "0", "hosts", "0")) } == .invalid)
+        #expect(
+            kind { try document.applying(.post("x", splice: false), at: pointer("sites", "0", "hosts", "0")) }
+                == .invalid)
     }
 
     @Test func putCreatesOnlyAndInsertsAtIndexes() throws {
@@ -55,7 +59,8 @@ import VelocityConfig
     }
 
     @Test func missingParentsAreNotFound() {
-        #expect(kind { try document.applying(.post("x", splice: false), at: pointer("tls", "certificates")) } == .notFound)
+        #expect(
+            kind { try document.applying(.post("x", splice: false), at: pointer("tls", "certificates")) } == .notFound)
     }
 }
 
@@ -72,7 +77,8 @@ import VelocityConfig
                  {"op": "move", "from": "/c/b", "path": "/d"},
                  {"op": "test", "path": "/d", "value": 2.0}]
                 """)
-        #expect(try document.applyingJSONPatch(patch) == ["a": ["b": 2], "c": .object([:]), "d": 2, "list": [9, 2, 3]])
+        #expect(
+            try document.applyingJSONPatch(patch) == ["a": ["b": 2], "c": .object([:]), "d": 2, "list": [9, 2, 3]])
     }
 
     @Test func failsWholeWhenOneOperationFails() throws {

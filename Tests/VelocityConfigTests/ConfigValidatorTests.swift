@@ -35,8 +35,10 @@ import VelocityConfig
     }
 
     @Test(arguments: [
-        (#"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "bdy": "x"}]}]}]}"#,
-         "/sites/0/routes/0/handle/0/bdy"),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "bdy": "x"}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/bdy"
+        ),
         (#"{"sites": [{"routes": [{"handle": [{"handler": "nope"}]}]}]}"#, "/sites/0/routes/0/handle/0/handler"),
         (#"{"sites": [{"routes": [{"handle": [{"body": "x"}]}]}]}"#, "/sites/0/routes/0/handle/0"),
         (#"{"listeners": [{"protocol": "http"}]}"#, "/listeners/0"),
@@ -45,8 +47,10 @@ import VelocityConfig
         (#"{"sites": {}}"#, "/sites"),
         (#"{"logging": {"level": "loud"}}"#, "/logging/level"),
         (#"{"admin": {"extra": 1}}"#, "/admin/extra"),
-        (#"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 2.5}]}]}]}"#,
-         "/sites/0/routes/0/handle/0/status"),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 2.5}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/status"
+        ),
     ])
     func rejectsBadShapesWithTheirPointer(text: String, pointer: String) throws {
         #expect(try rejection(text) == pointer)
@@ -59,20 +63,30 @@ import VelocityConfig
         (#"{"sites": [{"hosts": ["a.test"]}, {"hosts": ["A.test"]}]}"#, "/sites/1/hosts/0"),
         (#"{"sites": [{}, {}]}"#, "/sites/1"),
         (#"{"sites": [{"hosts": ["a.*.test"]}]}"#, "/sites/0/hosts/0"),
-        (#"{"listeners": [{"protocol": "http", "address": ":80"}, {"protocol": "http", "address": "127.0.0.1:80"}]}"#,
-         "/listeners/1/address"),
+        (
+            #"{"listeners": [{"protocol": "http", "address": ":80"}, {"protocol": "http", "address": "127.0.0.1:80"}]}"#,
+            "/listeners/1/address"
+        ),
         (#"{"listeners": [{"protocol": "http", "address": ":2019"}]}"#, "/listeners/0/address"),
         (#"{"listeners": [{"protocol": "http", "address": "nonsense"}]}"#, "/listeners/0/address"),
         (#"{"listeners": [{"protocol": "https", "address": ":443"}]}"#, "/listeners/0/protocol"),
         (#"{"sites": [{"routes": [{"match": [{"path": ["/a*b"]}]}]}]}"#, "/sites/0/routes/0/match/0/path/0"),
-        (#"{"sites": [{"routes": [{"match": [{"remote_ip": ["10.0.0.0/33"]}]}]}]}"#,
-         "/sites/0/routes/0/match/0/remote_ip/0"),
-        (#"{"sites": [{"routes": [{"match": [{"not": [{"method": ["get"]}]}]}]}]}"#,
-         "/sites/0/routes/0/match/0/not/0/method/0"),
-        (#"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 700}]}]}]}"#,
-         "/sites/0/routes/0/handle/0/status"),
-        (#"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "headers": {"X": ["a\nb"]}}]}]}]}"#,
-         "/sites/0/routes/0/handle/0/headers/X/0"),
+        (
+            #"{"sites": [{"routes": [{"match": [{"remote_ip": ["10.0.0.0/33"]}]}]}]}"#,
+            "/sites/0/routes/0/match/0/remote_ip/0"
+        ),
+        (
+            #"{"sites": [{"routes": [{"match": [{"not": [{"method": ["get"]}]}]}]}]}"#,
+            "/sites/0/routes/0/match/0/not/0/method/0"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 700}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/status"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "headers": {"X": ["a\nb"]}}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/headers/X/0"
+        ),
         (#"{"admin": {"listen": "0.0.0.0:2019"}}"#, "/admin/listen"),
         (#"{"admin": {"auth": {"bearer_token_sha256": ["secret"]}}}"#, "/admin/auth/bearer_token_sha256/0"),
         (#"{"tls": {"certificates": [{"certificate_file": "/a"}]}}"#, "/tls/certificates/0"),
@@ -83,7 +97,9 @@ import VelocityConfig
 
     @Test func allowsANonLoopbackAdminWithAuth() throws {
         let digest = String(repeating: "a", count: 64)
-        #expect(try rejection(#"{"admin": {"listen": "0.0.0.0:2020", "auth": {"bearer_token_sha256": ["\#(digest)"]}}}"#) == nil)
+        #expect(
+            try rejection(#"{"admin": {"listen": "0.0.0.0:2020", "auth": {"bearer_token_sha256": ["\#(digest)"]}}}"#)
+                == nil)
     }
 }
 

@@ -3,7 +3,8 @@ import VelocityConfig
 
 @Suite struct JSONParserTests {
     @Test func parsesEveryKindOfValue() throws {
-        let value = try JSONValue(parsing: #"{"a": [1, -2.5, 1e3, true, false, null, "x\n\u00e9\ud83d\ude00"], "b": {}}"#)
+        let value = try JSONValue(
+            parsing: #"{"a": [1, -2.5, 1e3, true, false, null, "x\n\u00e9\ud83d\ude00"], "b": {}}"#)
         #expect(
             value == ["a": [1, -2.5, 1000.0, true, false, .null, "x\né😀"], "b": .object([:])])
     }

@@ -32,7 +32,8 @@ import VelocityHTTP
 
     @Test func findsSitesByExactNameThenWildcardThenFallback() throws {
         let router = try router(
-            #"{"sites": [\#(Self.site(#"["a.test"]"#, "exact")), \#(Self.site(#"["*.a.test"]"#, "wild")), \#(Self.site("[]", "rest"))]}"#)
+            #"{"sites": [\#(Self.site(#"["a.test"]"#, "exact")), \#(Self.site(#"["*.a.test"]"#, "wild")), \#(Self.site("[]", "rest"))]}"#
+        )
         #expect(answer(router, host: "a.test") == "exact")
         #expect(answer(router, host: "A.TEST:8080") == "exact")
         #expect(answer(router, host: "a.test.") == "exact")

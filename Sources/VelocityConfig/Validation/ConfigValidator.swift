@@ -20,6 +20,13 @@ public struct ValidationContext: Sendable {
 public enum ConfigValidator {
     public static let defaultAdminAddress = "127.0.0.1:2019"
 
+    /// The admin address a document asks for, unless the process overrides it (`velocity run --admin`). An
+    /// unparsable `admin.listen` is reported by validation; until then the default stands in.
+    public static func adminAddress(of document: JSONValue, override: ListenAddress?) -> ListenAddress {
+        override ?? document["admin"]?["listen"]?.stringValue.flatMap(ListenAddress.init)
+            ?? ListenAddress(defaultAdminAddress)!
+    }
+
     public static func validate(_ document: JSONValue, context: ValidationContext) throws -> ValidatedConfig {
         guard case .object = document else {
             throw ConfigError(at: .root, "the config must be a JSON object, found \(document.typeName)")

@@ -44,7 +44,7 @@ struct AdminAPI: Sendable {
             try allow(request, .POST)
             let document = try parseBody(request)
             do {
-                _ = try ConfigValidator.validate(document, context: await coordinator.validationContext)
+                _ = try ConfigValidator.validate(document, context: await coordinator.validationContext(for: document))
             } catch let error as ConfigError {
                 throw AdminError(error)
             }

@@ -71,7 +71,12 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     }
 
     private func dispatch(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
-        let client = context.remoteAddress.map { "\($0)" } ?? "unix socket"
+        let client =
+            context.remoteAddress.flatMap { address in
+                address.ipAddress.map { ip in
+                    ip.contains(":") ? "[\(ip)]:\(address.port ?? 0)" : "\(ip):\(address.port ?? 0)"
+                }
+            } ?? "unix socket"
         let request = AdminRequest(
             method: head.method, uri: head.uri, headers: head.headers, body: body, client: client)
         let api = api

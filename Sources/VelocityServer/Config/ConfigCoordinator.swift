@@ -14,8 +14,8 @@ enum ChangeError: Error {
     case store(any Error)
 }
 
-/// The one writer of config: decode → validate → compile → bind new listeners → commit → publish → close
-/// dropped listeners. Changes run strictly one after another; any failure before the commit undoes what the
+/// The one writer of config: decode → validate → compile → bind new sockets → commit → publish → close
+/// dropped sockets. Changes run strictly one after another; any failure before the commit undoes what the
 /// change had started, so nothing is half-applied.
 actor ConfigCoordinator {
     enum Outcome {
@@ -23,24 +23,30 @@ actor ConfigCoordinator {
         case unchanged(Snapshot)
     }
 
+    typealias AdminBinder = @Sendable (ListenAddress) async throws -> any Channel
+
     let store: any Store
     let snapshots: SnapshotBox
-    private let adminAddress: ListenAddress
+    /// The `--admin` flag: when set, the config's `admin.listen` is not used by this process.
+    private let adminOverride: ListenAddress?
+    private(set) var adminAddress: ListenAddress
+    private var admin: (channel: any Channel, bind: AdminBinder)?
     private let listeners: ListenerSet
     private let logger: Logger
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    /// Opens the listeners of `initial`, which must already be committed, and publishes it.
+    /// Opens the data-plane listeners of `initial`, which must already be committed, and publishes it.
     init(
         store: any Store,
         initial: Revision,
-        adminAddress: ListenAddress,
+        adminOverride: ListenAddress?,
         group: any EventLoopGroup,
         logger: Logger
     ) async throws {
-        let context = ValidationContext(adminAddress: adminAddress)
-        let validated = try ConfigValidator.validate(initial.document, context: context)
+        let adminAddress = ConfigValidator.adminAddress(of: initial.document, override: adminOverride)
+        let validated = try ConfigValidator.validate(
+            initial.document, context: ValidationContext(adminAddress: adminAddress))
         let snapshot = Snapshot(
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress))
@@ -50,12 +56,20 @@ actor ConfigCoordinator {
         _ = try await listeners.bindMissing(snapshot.httpListeners)
         self.store = store
         self.snapshots = box
+        self.adminOverride = adminOverride
         self.adminAddress = adminAddress
         self.listeners = listeners
         self.logger = logger
     }
 
-    var validationContext: ValidationContext { ValidationContext(adminAddress: adminAddress) }
+    /// Opens the admin API's socket; `bind` is kept to move it when a config changes `admin.listen`.
+    func startAdmin(_ bind: @escaping AdminBinder) async throws {
+        admin = (try await bind(adminAddress), bind)
+    }
+
+    func validationContext(for document: JSONValue) -> ValidationContext {
+        ValidationContext(adminAddress: ConfigValidator.adminAddress(of: document, override: adminOverride))
+    }
 
     /// Applies `edit` to the current document as one change.
     func change(
@@ -73,7 +87,7 @@ actor ConfigCoordinator {
         let validated: ValidatedConfig
         do {
             document = try edit(current.document)
-            validated = try ConfigValidator.validate(document, context: validationContext)
+            validated = try ConfigValidator.validate(document, context: validationContext(for: document))
         } catch let error as JSONEditError {
             throw .edit(error)
         } catch let error as ConfigError {
@@ -84,13 +98,23 @@ actor ConfigCoordinator {
         let sha256 = Digest.sha256Hex(document)
         if sha256 == current.sha256, !force { return .unchanged(current) }
 
-        let admin = AdminPolicy(config: validated.config.admin, address: adminAddress)
-        let provisional = Snapshot(revision: current.revision + 1, validated: validated, sha256: sha256, admin: admin)
+        let newAdminAddress = ConfigValidator.adminAddress(of: document, override: adminOverride)
+        let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
+        let provisional = Snapshot(revision: current.revision + 1, validated: validated, sha256: sha256, admin: policy)
         let opened: [ListenAddress]
         do {
             opened = try await listeners.bindMissing(provisional.httpListeners)
         } catch {
             throw .listen(Self.firstUnbound(provisional.httpListeners, current.httpListeners), error)
+        }
+        var newAdminChannel: (any Channel)?
+        if newAdminAddress != adminAddress, let admin {
+            do {
+                newAdminChannel = try await admin.bind(newAdminAddress)
+            } catch {
+                await listeners.close(opened)
+                throw .listen(newAdminAddress, error)
+            }
         }
         let revision: Revision
         do {
@@ -98,20 +122,29 @@ actor ConfigCoordinator {
                 RevisionDraft(document: document, sha256: sha256, source: source, who: who), basedOn: current.revision)
         } catch {
             await listeners.close(opened)
+            try? await newAdminChannel?.close()
             throw .store(error)
         }
-        let snapshot = Snapshot(revision: revision.number, validated: validated, sha256: sha256, admin: admin)
+        let snapshot = Snapshot(revision: revision.number, validated: validated, sha256: sha256, admin: policy)
         snapshots.publish(snapshot)
         LogOutput.apply(validated.config.logging)
         await listeners.closeUnwanted(snapshot.httpListeners)
+        if let newAdminChannel, let admin {
+            // The request that made this change is answered on its own connection, which stays open.
+            try? await admin.channel.close()
+            self.admin = (newAdminChannel, admin.bind)
+            adminAddress = newAdminAddress
+        }
         logger.info(
             "config applied",
             metadata: ["revision": "\(revision.number)", "source": "\(source.rawValue)", "who": "\(who)"])
         return .applied(snapshot)
     }
 
-    /// Closes every data-plane listener; the snapshot stays for connections still finishing.
+    /// Closes the admin socket and every data-plane listener; connections still open finish on their own.
     func shutdown() async {
+        try? await admin?.channel.close()
+        admin = nil
         await listeners.closeUnwanted([])
     }
 

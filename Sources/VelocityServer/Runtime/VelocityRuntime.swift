@@ -37,31 +37,29 @@ public enum VelocityRuntime {
     public static func run(_ options: RunOptions) async throws {
         let logger = Logger(label: "velocity")
         let store = try SQLiteStore(directory: options.dataDirectory)
-        let stored = try store.latestRevision()
-        let firstDocument = try stored == nil ? options.configFile.map(readConfigFile) ?? DefaultConfig.document : nil
-        let adminText =
-            options.adminAddress
-            ?? (try? StrictDecoder.decode(VelocityConfig.self, from: stored?.document ?? firstDocument!))?.admin?.listen
-            ?? ConfigValidator.defaultAdminAddress
-        guard let adminAddress = ListenAddress(adminText) else {
-            throw RuntimeError(description: "invalid admin address \"\(adminText)\"")
+        var adminOverride: ListenAddress?
+        if let text = options.adminAddress {
+            guard let address = ListenAddress(text) else {
+                throw RuntimeError(description: "invalid admin address \"\(text)\"")
+            }
+            adminOverride = address
         }
         let latest: Revision
-        if let stored {
+        if let stored = try store.latestRevision() {
             latest = stored
         } else {
             // An empty store starts from the given file, else from the embedded welcome site.
-            let source: RevisionSource = options.configFile == nil ? .default : .file
+            let document = try options.configFile.map(readConfigFile) ?? DefaultConfig.document
             latest = try commitFirst(
-                firstDocument!, source: source, who: options.configFile ?? "velocity", adminAddress: adminAddress,
-                to: store)
+                document, source: options.configFile == nil ? .default : .file, who: options.configFile ?? "velocity",
+                adminAddress: ConfigValidator.adminAddress(of: document, override: adminOverride), to: store)
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let coordinator: ConfigCoordinator
         do {
             coordinator = try await ConfigCoordinator(
-                store: store, initial: latest, adminAddress: adminAddress, group: group, logger: logger)
+                store: store, initial: latest, adminOverride: adminOverride, group: group, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             throw RuntimeError(description: "cannot start revision \(latest.number): \(error)")
@@ -70,13 +68,15 @@ public enum VelocityRuntime {
         let (stops, stopContinuation) = AsyncStream.makeStream(of: Void.self)
         let requestStop: @Sendable () -> Void = { stopContinuation.yield() }
         let api = AdminAPI(coordinator: coordinator, metrics: AdminMetrics(), requestStop: requestStop)
-        let adminChannel: any Channel
         do {
-            adminChannel = try await bindAdmin(adminAddress, api: api, snapshots: coordinator.snapshots, group: group)
+            try await coordinator.startAdmin { address in
+                try await bindAdmin(address, api: api, snapshots: coordinator.snapshots, group: group)
+            }
         } catch {
+            let address = await coordinator.adminAddress
             await coordinator.shutdown()
             try? await group.shutdownGracefully()
-            throw RuntimeError(description: "cannot listen for the admin API on \(adminAddress): \(error)")
+            throw RuntimeError(description: "cannot listen for the admin API on \(address): \(error)")
         }
         let signals = watchSignals(requestStop)
 
@@ -90,6 +90,7 @@ public enum VelocityRuntime {
             }
         }
         let snapshot = coordinator.snapshots.load()
+        let adminAddress = await coordinator.adminAddress
         logger.info(
             "velocity started",
             metadata: [
@@ -104,7 +105,6 @@ public enum VelocityRuntime {
         logger.info("velocity stopping")
         watcher?.cancel()
         for source in signals { source.cancel() }
-        try? await adminChannel.close()
         await coordinator.shutdown()
         try? await group.shutdownGracefully()
         if let failure { throw failure }
