@@ -28,14 +28,9 @@ struct AdminAPI: Sendable {
         let segments = target.segments
         switch segments.first {
         case "config":
-            return try await config(
-                request, pointer: JSONPointer(tokens: Array(segments.dropFirst())), splice: target.splice)
+            return try await config(request, .path(Array(segments.dropFirst())), splice: target.splice)
         case "id" where segments.count >= 2:
-            guard let base = try? IDIndex(snapshots.load().document).pointers[segments[1]] else {
-                throw AdminError(.notFound, "no object has @id \"\(segments[1])\"")
-            }
-            return try await config(
-                request, pointer: JSONPointer(tokens: base.tokens + segments.dropFirst(2)), splice: target.splice)
+            return try await config(request, .id(segments[1], Array(segments.dropFirst(2))), splice: target.splice)
         case "load" where segments.count == 1:
             try allow(request, .POST)
             let document = try parseBody(request)
@@ -73,45 +68,60 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func config(_ request: AdminRequest, pointer: JSONPointer, splice: Bool) async throws -> AdminResponse {
+    /// `/config/...` and `/id/...`. The address is resolved inside the change, against the document being
+    /// edited, so an `@id` cannot move between lookup and edit.
+    private func config(_ request: AdminRequest, _ address: ConfigAddress, splice: Bool) async throws -> AdminResponse {
         if splice, request.method != .POST {
             throw AdminError(.badRequest, "\"...\" is only meaningful with POST")
         }
         switch request.method {
         case .GET:
             let snapshot = snapshots.load()
-            guard let value = snapshot.document.value(at: pointer) else {
-                throw AdminError(
-                    .notFound, "\(pointer): no value at this path", details: ["pointer": .string(pointer.description)])
+            do {
+                let pointer = try address.resolve(in: snapshot.document)
+                guard let value = snapshot.document.value(at: pointer) else {
+                    throw JSONEditError(.notFound, at: pointer, "no value at this path")
+                }
+                return AdminResponse(json: value, revision: snapshot.revision)
+            } catch let error as JSONEditError {
+                throw AdminError(error)
             }
-            return AdminResponse(json: value, revision: snapshot.revision)
         case .POST:
             let value = try parseBody(request)
-            return try await apply(request) { try $0.applying(.post(value, splice: splice), at: pointer) }
+            return try await apply(request) {
+                try $0.applying(.post(value, splice: splice), at: address.resolve(in: $0))
+            }
         case .PUT:
             let value = try parseBody(request)
-            return try await apply(request) { try $0.applying(.put(value), at: pointer) }
+            return try await apply(request) { try $0.applying(.put(value), at: address.resolve(in: $0)) }
         case .PATCH:
             let body = try parseBody(request)
             switch request.contentType {
             case "application/json-patch+json":
                 return try await apply(request) { document in
+                    let pointer = try address.resolve(in: document)
                     guard let target = document.value(at: pointer) else {
                         throw JSONEditError(.notFound, at: pointer, "no value at this path")
                     }
-                    let patched = try target.applyingJSONPatch(body)
+                    let patched: JSONValue
+                    do {
+                        patched = try target.applyingJSONPatch(body)
+                    } catch let error as JSONEditError {
+                        throw error.relative(to: pointer)
+                    }
                     return try document.applying(.patch(patched), at: pointer)
                 }
             case "application/merge-patch+json":
                 return try await apply(request) { document in
+                    let pointer = try address.resolve(in: document)
                     let merged = (document.value(at: pointer) ?? .null).applyingMergePatch(body)
                     return try document.applying(.patch(merged), at: pointer)
                 }
             default:
-                return try await apply(request) { try $0.applying(.patch(body), at: pointer) }
+                return try await apply(request) { try $0.applying(.patch(body), at: address.resolve(in: $0)) }
             }
         case .DELETE:
-            return try await apply(request) { try $0.applying(.delete, at: pointer) }
+            return try await apply(request) { try $0.applying(.delete, at: address.resolve(in: $0)) }
         default:
             throw AdminError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on /config")
         }
@@ -254,6 +264,31 @@ extension RevisionSummary {
             "who": .string(who),
             "sha256": .string(sha256),
         ]
+    }
+}
+
+/// What `/config/<path>` or `/id/<id>/<path>` names in a document.
+enum ConfigAddress: Sendable {
+    case path([String])
+    case id(String, [String])
+
+    func resolve(in document: JSONValue) throws(JSONEditError) -> JSONPointer {
+        switch self {
+        case .path(let tokens):
+            return JSONPointer(tokens: tokens)
+        case .id(let id, let rest):
+            guard let base = (try? IDIndex(document))?.pointers[id] else {
+                throw JSONEditError(.notFound, at: .root, "no object has @id \"\(id)\"")
+            }
+            return JSONPointer(tokens: base.tokens + rest)
+        }
+    }
+}
+
+extension JSONEditError {
+    /// The same error with its pointer made absolute, for a patch applied to the value at `base`.
+    fileprivate func relative(to base: JSONPointer) -> JSONEditError {
+        JSONEditError(kind, at: JSONPointer(tokens: base.tokens + pointer.tokens), message)
     }
 }
 
