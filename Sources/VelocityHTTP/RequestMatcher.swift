@@ -35,7 +35,8 @@ struct RequestMatcher: Sendable {
     private var negated: [RequestMatcher]
 
     init(_ set: MatcherSet) {
-        hosts = set.host.map { SiteTable(hosts: [$0]) }
+        // An empty list matches nothing, like every other matcher (a table of no sites has no fallback).
+        hosts = set.host.map { $0.isEmpty ? SiteTable(hosts: []) : SiteTable(hosts: [$0]) }
         paths = set.path.map { $0.compactMap(PathPattern.init) }
         methods = set.method.map { $0.compactMap { HTTPRequest.Method($0) } }
         headers = (set.header ?? [:]).sorted { $0.key < $1.key }.compactMap { name, values in

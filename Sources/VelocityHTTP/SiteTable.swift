@@ -10,7 +10,7 @@ struct SiteTable: Sendable {
         for (index, names) in hosts.enumerated() {
             if names.isEmpty { fallback = index }
             for name in names {
-                let normalized = HostName.normalize(authority: Substring(name))
+                let normalized = HostName.normalize(configured: name)
                 if normalized.hasPrefix("*.") {
                     wildcard[normalized.dropFirst(2)] = index
                 } else {

@@ -38,7 +38,7 @@ public final class SQLiteStore: Store {
         migrator.registerMigration("v1") { db in
             try db.create(table: "revisions") { table in
                 table.primaryKey("number", .integer)
-                table.column("time", .double).notNull()
+                table.column("time", .integer).notNull()  // milliseconds since 1970
                 table.column("source", .text).notNull()
                 table.column("who", .text).notNull()
                 table.column("sha256", .text).notNull()
@@ -85,12 +85,14 @@ public final class SQLiteStore: Store {
         try pool.write { db in
             let latest = try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revisions")
             guard latest == basedOn else { throw StoreError.conflict(expected: basedOn, actual: latest) }
+            let milliseconds = Int64((Date().timeIntervalSince1970 * 1000).rounded())
             let summary = RevisionSummary(
-                number: (latest ?? 0) + 1, time: Date(), source: draft.source, who: draft.who, sha256: draft.sha256)
+                number: (latest ?? 0) + 1, time: Self.date(milliseconds: milliseconds), source: draft.source,
+                who: draft.who, sha256: draft.sha256)
             try db.execute(
                 sql: "INSERT INTO revisions (number, time, source, who, sha256, document) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    summary.number, summary.time.timeIntervalSince1970, summary.source.rawValue, summary.who,
+                    summary.number, milliseconds, summary.source.rawValue, summary.who,
                     summary.sha256, draft.document.serialized(),
                 ])
             return Revision(summary: summary, document: draft.document)
@@ -128,8 +130,12 @@ public final class SQLiteStore: Store {
             throw StoreError.corrupt(revision: number, reason: "unknown source \(sourceName)")
         }
         return RevisionSummary(
-            number: number, time: Date(timeIntervalSince1970: row["time"]), source: source, who: row["who"],
+            number: number, time: date(milliseconds: row["time"]), source: source, who: row["who"],
             sha256: row["sha256"])
+    }
+
+    private static func date(milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
     private static func revision(_ row: Row) throws -> Revision {

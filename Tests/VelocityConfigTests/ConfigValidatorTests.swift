@@ -2,12 +2,13 @@ import Testing
 import VelocityConfig
 
 @Suite struct ConfigValidatorTests {
-    let context = ValidationContext(adminAddress: ListenAddress("127.0.0.1:2019"))
-
-    /// The pointer of the error `text` is rejected with, or nil if it is accepted.
+    /// The pointer of the error `text` is rejected with, or nil if it is accepted, beside the admin address the
+    /// document asks for (as `velocity run` without `--admin` does).
     private func rejection(_ text: String) throws -> String? {
+        let document = try JSONValue(parsing: text)
+        let context = ValidationContext(adminAddress: ConfigValidator.adminAddress(of: document, override: nil))
         do {
-            _ = try ConfigValidator.validate(try JSONValue(parsing: text), context: context)
+            _ = try ConfigValidator.validate(document, context: context)
             return nil
         } catch let error as ConfigError {
             return error.pointer.description
@@ -87,12 +88,46 @@ import VelocityConfig
             #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "headers": {"X": ["a\nb"]}}]}]}]}"#,
             "/sites/0/routes/0/handle/0/headers/X/0"
         ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "headers": {"X": ["a\r\nB: c"]}}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/headers/X/0"
+        ),
         (#"{"admin": {"listen": "0.0.0.0:2019"}}"#, "/admin/listen"),
+        (#"{"admin": {"allowed_origins": ["http:///evil"]}}"#, "/admin/allowed_origins/0"),
+        (#"{"admin": {"allowed_origins": ["https://"]}}"#, "/admin/allowed_origins/0"),
+        (#"{"admin": null}"#, "/admin"),
+        (#"{"sites": [{"hosts": null}]}"#, "/sites/0/hosts"),
+        (
+            #"{"admin": {"auth": {"bearer_token_sha256": ["\#(String(repeating: "ａ", count: 64))"]}}}"#,
+            "/admin/auth/bearer_token_sha256/0"
+        ),
         (#"{"admin": {"auth": {"bearer_token_sha256": ["secret"]}}}"#, "/admin/auth/bearer_token_sha256/0"),
         (#"{"tls": {"certificates": [{"certificate_file": "/a"}]}}"#, "/tls/certificates/0"),
     ])
     func rejectsBadMeaningWithItsPointer(text: String, pointer: String) throws {
         #expect(try rejection(text) == pointer)
+    }
+
+    @Test func refusesAnOpenAdminAPIOnANonLoopbackOverride() throws {
+        let exposed = ValidationContext(adminAddress: ListenAddress("0.0.0.0:2019"))
+        #expect(throws: ConfigError(at: JSONPointer(tokens: ["admin"]), "")) {
+            do {
+                _ = try ConfigValidator.validate(.object([:]), context: exposed)
+            } catch let error as ConfigError {
+                throw ConfigError(at: error.pointer, "")
+            }
+        }
+    }
+
+    @Test func namesTheAllowedWordsOfAnEnumeration() throws {
+        do {
+            _ = try ConfigValidator.validate(
+                try JSONValue(parsing: #"{"logging": {"format": "xml"}}"#),
+                context: ValidationContext(adminAddress: nil))
+            Issue.record("accepted")
+        } catch let error as ConfigError {
+            #expect(error.message == #""xml" is not one of "json", "console""#)
+        }
     }
 
     @Test func allowsANonLoopbackAdminWithAuth() throws {

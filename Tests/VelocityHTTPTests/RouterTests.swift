@@ -42,6 +42,27 @@ import VelocityHTTP
         #expect(answer(router, host: "[::1]:80") == "rest")
     }
 
+    @Test func findsSitesForIPv6Addresses() throws {
+        let router = try router(
+            #"{"sites": [\#(Self.site(#"["::1"]"#, "one")), \#(Self.site(#"["::2"]"#, "two")), \#(Self.site("[]", "rest"))]}"#
+        )
+        #expect(answer(router, host: "[::1]:8080") == "one")
+        #expect(answer(router, host: "[::2]") == "two")
+        #expect(answer(router, host: "[::3]") == "rest")
+    }
+
+    @Test func emptyMatcherListsMatchNothing() throws {
+        let router = try router(
+            """
+            {"sites": [{"routes": [
+              {"match": [{"host": []}], "handle": [{"handler": "static_response", "body": "host"}]},
+              {"match": [{"path": []}], "handle": [{"handler": "static_response", "body": "path"}]},
+              {"handle": [{"handler": "static_response", "body": "last"}]}
+            ]}]}
+            """)
+        #expect(answer(router, "/") == "last")
+    }
+
     @Test func answers404WithoutAMatchingSiteOrRoute() throws {
         let router = try router(#"{"sites": [\#(Self.site(#"["a.test"]"#, "a"))]}"#)
         #expect(answer(router, host: "b.test").hasPrefix("404"))

@@ -165,8 +165,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         decoder.readKeys?.insert(key.stringValue)
-        guard let value = object[key.stringValue], value != .null else { return nil }
-        return try ValueDecoder(value: value, codingPath: codingPath + [key]).decode(type)
+        guard let value = object[key.stringValue] else { return nil }
+        let child = ValueDecoder(value: value, codingPath: codingPath + [key])
+        // One way to say "default": leave the member out. A null would make the schema and the documents ambiguous.
+        guard value != .null else {
+            throw ConfigError(at: child.pointer, "null is not allowed; leave the member out instead")
+        }
+        return try child.decode(type)
     }
 
     func nestedContainer<NestedKey: CodingKey>(

@@ -7,33 +7,30 @@ extension JSONValue {
         }
         var document = self
         for (position, operation) in operations.enumerated() {
-            try document.apply(operation, at: JSONPointer.root.appending(position))
+            try document.apply(operation, number: position)
         }
         return document
     }
 
-    private mutating func apply(_ operation: JSONValue, at location: JSONPointer) throws(JSONEditError) {
-        guard case .object(let fields) = operation else {
-            throw JSONEditError(.invalid, at: location, "a patch operation must be an object")
+    /// Applies operation `number` of a patch. A malformed operation is reported by its number, with the root
+    /// pointer: pointers in errors always name places in the document, never in the patch.
+    private mutating func apply(_ operation: JSONValue, number: Int) throws(JSONEditError) {
+        func malformed(_ message: String) -> JSONEditError {
+            JSONEditError(.invalid, at: .root, "patch operation \(number): \(message)")
         }
+        guard case .object(let fields) = operation else { throw malformed("must be an object") }
         func pointer(_ name: String) throws(JSONEditError) -> JSONPointer {
             guard case .string(let text)? = fields[name] else {
-                throw JSONEditError(.invalid, at: location.appending(name), "\"\(name)\" must be a JSON Pointer string")
+                throw malformed("\"\(name)\" must be a JSON Pointer string")
             }
-            guard let pointer = JSONPointer(text) else {
-                throw JSONEditError(.invalid, at: location.appending(name), "\"\(text)\" is not a JSON Pointer")
-            }
+            guard let pointer = JSONPointer(text) else { throw malformed("\"\(text)\" is not a JSON Pointer") }
             return pointer
         }
         func operand() throws(JSONEditError) -> JSONValue {
-            guard let value = fields["value"] else {
-                throw JSONEditError(.invalid, at: location, "operation needs a \"value\"")
-            }
+            guard let value = fields["value"] else { throw malformed("needs a \"value\"") }
             return value
         }
-        guard case .string(let op)? = fields["op"] else {
-            throw JSONEditError(.invalid, at: location.appending("op"), "\"op\" must be a string")
-        }
+        guard case .string(let op)? = fields["op"] else { throw malformed("\"op\" must be a string") }
         switch op {
         case "add":
             try add(try operand(), at: try pointer("path"))
@@ -50,7 +47,7 @@ extension JSONValue {
             let from = try pointer("from")
             let path = try pointer("path")
             guard !(path.tokens.starts(with: from.tokens) && path.tokens.count > from.tokens.count) else {
-                throw JSONEditError(.invalid, at: location.appending("path"), "cannot move a value into itself")
+                throw JSONEditError(.invalid, at: path, "cannot move a value into itself")
             }
             let value = try remove(at: from)
             try add(value, at: path)
@@ -66,7 +63,7 @@ extension JSONValue {
                 throw JSONEditError(.conflict, at: path, "test failed: the value differs")
             }
         default:
-            throw JSONEditError(.invalid, at: location.appending("op"), "unknown operation \"\(op)\"")
+            throw malformed("unknown operation \"\(op)\"")
         }
     }
 

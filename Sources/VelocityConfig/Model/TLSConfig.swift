@@ -27,7 +27,7 @@ public struct AutomationConfig: Decodable, Sendable, Equatable {
 }
 
 public struct AutomationPolicy: Decodable, Sendable, Equatable {
-    public enum Issuer: String, Decodable, Sendable {
+    public enum Issuer: String, ConfigKeyword, Sendable {
         case acme
         case `internal`
     }

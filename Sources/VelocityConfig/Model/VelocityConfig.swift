@@ -58,7 +58,7 @@ public struct AdminAuthConfig: Decodable, Sendable, Equatable {
 
 /// A socket the data plane listens on.
 public struct ListenerConfig: Decodable, Sendable, Equatable {
-    public enum TransportProtocol: String, Decodable, Sendable {
+    public enum TransportProtocol: String, ConfigKeyword, Sendable {
         case http
         case https
         case quic
@@ -71,11 +71,11 @@ public struct ListenerConfig: Decodable, Sendable, Equatable {
 
 /// Logging settings.
 public struct LoggingConfig: Decodable, Sendable, Equatable {
-    public enum Level: String, Decodable, Sendable, CaseIterable {
+    public enum Level: String, ConfigKeyword, Sendable {
         case trace, debug, info, notice, warning, error, critical
     }
 
-    public enum Format: String, Decodable, Sendable {
+    public enum Format: String, ConfigKeyword, Sendable {
         case json
         case console
     }

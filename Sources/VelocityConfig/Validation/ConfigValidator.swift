@@ -85,35 +85,44 @@ private struct MeaningChecker {
 
     private func checkAdmin(_ admin: AdminConfig?) throws {
         let base = JSONPointer.root.appending("admin")
-        guard let admin else { return }
-        if let listen = admin.listen {
-            guard let address = ListenAddress(listen) else {
-                throw ConfigError(
-                    at: base.appending("listen"), "\"\(listen)\" is not host:port, [v6]:port or unix:/path")
-            }
-            if !address.isLoopback, (admin.auth?.bearerTokenSHA256 ?? []).isEmpty {
-                throw ConfigError(
-                    at: base.appending("listen"),
-                    "a non-loopback admin address needs authentication: set admin.auth.bearer_token_sha256")
-            }
+        if let listen = admin?.listen, ListenAddress(listen) == nil {
+            throw ConfigError(at: base.appending("listen"), "\"\(listen)\" is not host:port, [v6]:port or unix:/path")
         }
+        // The effective address counts, so `velocity run --admin 0.0.0.0:…` cannot expose an open admin API.
+        if let address = context.adminAddress, !address.isLoopback, (admin?.auth?.bearerTokenSHA256 ?? []).isEmpty {
+            throw ConfigError(
+                at: admin?.listen == nil ? base : base.appending("listen"),
+                "the admin API on \(address) is reachable from other hosts and needs authentication: "
+                    + "set admin.auth.bearer_token_sha256")
+        }
+        guard let admin else { return }
         if let limit = admin.maxBodyBytes, limit < 1024 {
             throw ConfigError(at: base.appending("max_body_bytes"), "must be at least 1024")
         }
-        for (index, origin) in (admin.allowedOrigins ?? []).enumerated() {
-            guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.dropFirst(8).contains("/")
-            else {
-                throw ConfigError(
-                    at: base.appending("allowed_origins").appending(index), "\"\(origin)\" is not scheme://host[:port]")
-            }
+        for (index, origin) in (admin.allowedOrigins ?? []).enumerated() where !Self.isOrigin(origin) {
+            throw ConfigError(
+                at: base.appending("allowed_origins").appending(index), "\"\(origin)\" is not scheme://host[:port]")
         }
         for (index, digest) in (admin.auth?.bearerTokenSHA256 ?? []).enumerated() {
-            guard digest.count == 64, digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            let isLowercaseHex = digest.utf8.allSatisfy {
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            }
+            guard digest.utf8.count == 64, isLowercaseHex else {
                 throw ConfigError(
                     at: base.appending("auth").appending("bearer_token_sha256").appending(index),
                     "must be a lowercase hex SHA-256 digest (64 characters), not a token")
             }
         }
+    }
+
+    /// `http://host[:port]` or `https://host[:port]`, with a host and nothing after the authority.
+    private static func isOrigin(_ text: String) -> Bool {
+        guard let separator = text.firstRange(of: "://") else { return false }
+        let scheme = text[..<separator.lowerBound]
+        let authority = text[separator.upperBound...]
+        guard scheme == "http" || scheme == "https", let first = authority.first, first != ":" else { return false }
+        return !authority.contains { "/?# ".contains($0) }
     }
 
     private func checkListeners(_ listeners: [ListenerConfig]) throws {
@@ -222,8 +231,9 @@ private struct MeaningChecker {
             guard HTTPToken.isValid(name) else {
                 throw ConfigError(at: pointer.appending(name), "\"\(name)\" is not a valid header name")
             }
+            // Bytes, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
             for (index, value) in values.enumerated()
-            where value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+            where value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) {
                 throw ConfigError(
                     at: pointer.appending(name).appending(index), "header values cannot contain CR, LF or NUL")
             }

@@ -95,9 +95,9 @@ struct AdminAPI: Sendable {
             let value = try parseBody(request)
             return try await apply(request) { try $0.applying(.put(value), at: address.resolve(in: $0)) }
         case .PATCH:
-            let body = try parseBody(request)
+            let body = try parseBody(request, patchTypes: true)
             switch request.contentType {
-            case "application/json-patch+json":
+            case Self.jsonPatchType:
                 return try await apply(request) { document in
                     let pointer = try address.resolve(in: document)
                     guard let target = document.value(at: pointer) else {
@@ -111,7 +111,7 @@ struct AdminAPI: Sendable {
                     }
                     return try document.applying(.patch(patched), at: pointer)
                 }
-            case "application/merge-patch+json":
+            case Self.mergePatchType:
                 return try await apply(request) { document in
                     let pointer = try address.resolve(in: document)
                     let merged = (document.value(at: pointer) ?? .null).applyingMergePatch(body)
@@ -123,7 +123,7 @@ struct AdminAPI: Sendable {
         case .DELETE:
             return try await apply(request) { try $0.applying(.delete, at: address.resolve(in: $0)) }
         default:
-            throw AdminError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on /config")
+            throw AdminError.methodNotAllowed(request.method, allowed: [.GET, .POST, .PUT, .PATCH, .DELETE])
         }
     }
 
@@ -133,8 +133,8 @@ struct AdminAPI: Sendable {
         switch rest.count {
         case 0:
             try allow(request, .GET)
-            let limit = min(max(Int(query["limit"] ?? "") ?? 50, 1), 1000)
-            let before = query["before"].flatMap { Int64($0) }
+            let limit = try number(query["limit"], name: "limit", range: 1...1000) ?? 50
+            let before = try number(query["before"], name: "before", range: 1...Int64.max)
             let list = try store.revisions(limit: limit, before: before)
             return AdminResponse(json: .array(list.map { .object($0.json) }), revision: snapshots.load().revision)
         case 1:
@@ -152,6 +152,17 @@ struct AdminAPI: Sendable {
         default:
             throw AdminError(.notFound, "no such endpoint: /revisions/\(rest.joined(separator: "/"))")
         }
+    }
+
+    /// A query parameter that must be a whole number in `range` when present.
+    private func number<N: FixedWidthInteger>(_ text: String?, name: String, range: ClosedRange<N>) throws -> N? {
+        guard let text else { return nil }
+        guard let value = N(text), range.contains(value) else {
+            throw AdminError(
+                .badRequest,
+                "query parameter \"\(name)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
     }
 
     private func storedRevision(_ text: String) throws -> Revision {
@@ -201,13 +212,16 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func parseBody(_ request: AdminRequest) throws -> JSONValue {
+    /// The request's JSON body. Plain JSON is accepted everywhere; the patch media types only where they mean
+    /// something (PATCH), so a patch sent to the wrong verb is refused rather than stored as a value.
+    private func parseBody(_ request: AdminRequest, patchTypes: Bool = false) throws -> JSONValue {
         guard request.body.readableBytes > 0 else { throw AdminError(.badRequest, "a JSON body is required") }
         let type = request.contentType
-        let jsonTypes = ["", "application/json", "application/json-patch+json", "application/merge-patch+json"]
-        guard jsonTypes.contains(type) || type.hasSuffix("+json") else {
+        let accepted = ["", "application/json"] + (patchTypes ? [Self.jsonPatchType, Self.mergePatchType] : [])
+        guard accepted.contains(type) else {
             throw AdminError(
-                .unsupportedMediaType, "unsupported Content-Type \"\(type)\": send application/json",
+                .unsupportedMediaType,
+                "unsupported Content-Type \"\(type)\": send \(accepted.dropFirst().joined(separator: " or "))",
                 details: ["content_type": .string(type)])
         }
         do {
@@ -217,10 +231,12 @@ struct AdminAPI: Sendable {
         }
     }
 
+    private static let jsonPatchType = "application/json-patch+json"
+    private static let mergePatchType = "application/merge-patch+json"
+
     private func allow(_ request: AdminRequest, _ method: HTTPMethod) throws {
         guard request.method == method else {
-            throw AdminError(
-                .methodNotAllowed, "use \(method.rawValue) here", details: ["allow": .string(method.rawValue)])
+            throw AdminError.methodNotAllowed(request.method, allowed: [method])
         }
     }
 }
@@ -300,6 +316,12 @@ struct AdminTarget {
     var query: [String: String]
 
     init(uri: String) {
+        var uri = Substring(uri)
+        // Absolute form (RFC 9112 §3.2.2): "http://host:port/path" names the same resource as "/path".
+        if let scheme = uri.firstRange(of: "://"), !uri.hasPrefix("/") {
+            let afterAuthority = uri[scheme.upperBound...]
+            uri = afterAuthority.firstIndex(of: "/").map { afterAuthority[$0...] } ?? "/"
+        }
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = String(parts[0])
         var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }

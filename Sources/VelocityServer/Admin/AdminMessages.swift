@@ -37,11 +37,30 @@ public struct AdminError: Error, Sendable {
     public var status: HTTPResponseStatus
     public var message: String
     public var details: [String: JSONValue]
+    /// Headers the status calls for (`Allow` with 405, `WWW-Authenticate` with 401).
+    public var headers: HTTPHeaders
 
-    init(_ status: HTTPResponseStatus, _ message: String, details: [String: JSONValue] = [:]) {
+    init(
+        _ status: HTTPResponseStatus,
+        _ message: String,
+        details: [String: JSONValue] = [:],
+        headers: HTTPHeaders = [:]
+    ) {
         self.status = status
         self.message = message
         self.details = details
+        self.headers = headers
+    }
+
+    static func methodNotAllowed(_ method: HTTPMethod, allowed: [HTTPMethod]) -> AdminError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        return AdminError(
+            .methodNotAllowed, "\(method.rawValue) is not allowed here; use \(list)",
+            details: ["allow": .string(list)], headers: ["Allow": list])
+    }
+
+    static func unauthorized(_ message: String) -> AdminError {
+        AdminError(.unauthorized, message, headers: ["WWW-Authenticate": "Bearer realm=\"velocity-admin\""])
     }
 
     init(_ error: ConfigError) {
@@ -69,6 +88,8 @@ public struct AdminError: Error, Sendable {
     var response: AdminResponse {
         var body = details
         body["error"] = .string(message)
-        return AdminResponse(status: status, json: .object(body))
+        var response = AdminResponse(status: status, json: .object(body))
+        response.headers.add(contentsOf: headers)
+        return response
     }
 }

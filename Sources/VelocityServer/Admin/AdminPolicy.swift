@@ -4,7 +4,7 @@ import VelocityConfig
 public struct AdminPolicy: Sendable {
     /// Host names (no port) accepted in the `Host` header; nil accepts any (unix sockets).
     var allowedHosts: Set<String>?
-    /// Origins accepted in the `Origin` header, lowercased, with and without default ports.
+    /// Origins accepted in the `Origin` header, in ``normalizedOrigin(_:)`` form.
     var allowedOrigins: Set<String>
     var tokenDigests: [String]
     var maxBodyBytes: Int
@@ -12,7 +12,7 @@ public struct AdminPolicy: Sendable {
     static let defaultMaxBodyBytes = 4 * 1024 * 1024
 
     init(config: AdminConfig?, address: ListenAddress) {
-        var origins = Set((config?.allowedOrigins ?? []).map { $0.lowercased() })
+        var origins = Set((config?.allowedOrigins ?? []).map(Self.normalizedOrigin))
         switch address {
         case .unix:
             allowedHosts = nil
@@ -44,20 +44,31 @@ public struct AdminPolicy: Sendable {
                 return AdminError(.forbidden, "host not allowed: \(name)")
             }
         }
-        if let origin, !allowedOrigins.contains(origin.lowercased()) {
+        if let origin, !allowedOrigins.contains(Self.normalizedOrigin(origin)) {
             return AdminError(.forbidden, "origin not allowed: \(origin)")
         }
         if !tokenDigests.isEmpty {
             guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
-                return AdminError(.unauthorized, "a bearer token is required")
+                return .unauthorized("a bearer token is required")
             }
             let digest = Digest.sha256Hex(Array(authorization.dropFirst(7).utf8))
             // Compare every digest in full so timing says nothing about which or how much matched.
             var matched = false
             for candidate in tokenDigests where Self.constantTimeEqual(candidate, digest) { matched = true }
-            guard matched else { return AdminError(.unauthorized, "the bearer token is not valid") }
+            guard matched else { return .unauthorized("the bearer token is not valid") }
         }
         return nil
+    }
+
+    /// Lowercase `scheme://host:port`, with the scheme's default port written out, so that
+    /// `http://localhost` and `http://localhost:80` are the same origin.
+    static func normalizedOrigin(_ origin: String) -> String {
+        let lowered = origin.lowercased()
+        let defaultPort = lowered.hasPrefix("https://") ? 443 : lowered.hasPrefix("http://") ? 80 : nil
+        guard let defaultPort, let separator = lowered.firstRange(of: "://") else { return lowered }
+        let authority = lowered[separator.upperBound...]
+        let hasPort = authority.hasPrefix("[") ? authority.contains("]:") : authority.contains(":")
+        return hasPort ? lowered : "\(lowered):\(defaultPort)"
     }
 
     private static func hostName(_ host: String) -> String {
