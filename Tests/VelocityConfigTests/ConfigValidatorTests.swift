@@ -152,6 +152,7 @@ import VelocityConfig
         let any = try #require(ListenAddress(":80"))
         #expect(any.overlaps(try #require(ListenAddress("127.0.0.1:80"))))
         #expect(!any.overlaps(try #require(ListenAddress("127.0.0.1:81"))))
+        #expect(try #require(ListenAddress("localhost:80")).overlaps(try #require(ListenAddress("127.0.0.1:80"))))
         #expect(!(try #require(ListenAddress("127.0.0.1:80"))).overlaps(try #require(ListenAddress("127.0.0.2:80"))))
     }
 

@@ -40,13 +40,15 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
         case (.unix(let a), .unix(let b)): a == b
         case (.inet(let hostA, let portA), .inet(let hostB, let portB)):
             portA == portB
-                && (hostA == hostB || hostA.isEmpty || hostB.isEmpty || Self.isAny(hostA) || Self.isAny(hostB))
+                && (hostA == hostB || Self.isAny(hostA) || Self.isAny(hostB)
+                    || (hostA == "localhost" && other.isLoopback) || (hostB == "localhost" && isLoopback))
         default: false
         }
     }
 
+    /// Every interface: an empty host, `0.0.0.0` or `::`.
     private static func isAny(_ host: String) -> Bool {
-        host == "0.0.0.0" || host == "::"
+        host.isEmpty || host == "0.0.0.0" || host == "::"
     }
 
     public var description: String {

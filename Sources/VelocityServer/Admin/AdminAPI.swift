@@ -61,8 +61,9 @@ struct AdminAPI: Sendable {
                 json: ["status": "ok", "revision": .integer(snapshot.revision)], revision: snapshot.revision)
         case "stop" where segments.count == 1:
             try allow(request, .POST)
-            requestStop()
-            return AdminResponse(json: ["status": "stopping"])
+            var response = AdminResponse(json: ["status": "stopping"])
+            response.afterWrite = requestStop
+            return response
         default:
             throw AdminError(.notFound, "no such endpoint: \(target.path)")
         }
@@ -203,10 +204,9 @@ struct AdminAPI: Sendable {
                     details: ["revision": .integer(current)])
             case .edit(let error): throw AdminError(error)
             case .invalid(let error): throw AdminError(error)
-            case .listen(let address, let error):
+            case .listen(let error):
                 throw AdminError(
-                    .badRequest, "cannot listen on \(address): \(error)",
-                    details: ["address": .string(address.description)])
+                    .badRequest, error.description, details: ["address": .string(error.address.description)])
             case .store(let error): throw AdminError(.internalServerError, "the store refused the change: \(error)")
             }
         }

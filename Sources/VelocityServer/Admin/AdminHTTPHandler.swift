@@ -64,6 +64,21 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// A request NIO could not parse was already answered with 400; close rather than guess where the next
+    /// one starts.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// An idle or half-sent request does not hold a connection forever; one being answered is left alone.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        if case .waiting = state { return }
+        context.close(promise: nil)
+    }
+
     private static func tooLarge(_ limit: Int) -> AdminError {
         AdminError(
             .payloadTooLarge, "request body exceeds the limit of \(limit) bytes",
@@ -105,11 +120,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))),
             promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        let channel = context.channel
+        let afterWrite = response.afterWrite
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+            afterWrite?()
         }
     }
 }

@@ -17,6 +17,8 @@ public struct AdminResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: ByteBuffer
+    /// Runs once the response has been written (`POST /stop` stops the server only after answering).
+    var afterWrite: (@Sendable () -> Void)?
 
     init(status: HTTPResponseStatus = .ok, json: JSONValue, revision: Int64? = nil) {
         self.status = status

@@ -10,7 +10,7 @@ enum ChangeError: Error {
     case edit(JSONEditError)
     case invalid(ConfigError)
     /// A new listener address could not be bound.
-    case listen(ListenAddress, any Error)
+    case listen(ListenError)
     case store(any Error)
 }
 
@@ -105,7 +105,7 @@ actor ConfigCoordinator {
         do {
             opened = try await listeners.bindMissing(provisional.httpListeners)
         } catch {
-            throw .listen(Self.firstUnbound(provisional.httpListeners, current.httpListeners), error)
+            throw .listen(error)
         }
         var newAdminChannel: (any Channel)?
         if newAdminAddress != adminAddress, let admin {
@@ -113,7 +113,7 @@ actor ConfigCoordinator {
                 newAdminChannel = try await admin.bind(newAdminAddress)
             } catch {
                 await listeners.close(opened)
-                throw .listen(newAdminAddress, error)
+                throw .listen(ListenError(address: newAdminAddress, underlying: error))
             }
         }
         let revision: Revision
@@ -146,10 +146,6 @@ actor ConfigCoordinator {
         try? await admin?.channel.close()
         admin = nil
         await listeners.closeUnwanted([])
-    }
-
-    private static func firstUnbound(_ wanted: Set<ListenAddress>, _ existing: Set<ListenAddress>) -> ListenAddress {
-        wanted.subtracting(existing).sorted(by: { $0.description < $1.description }).first ?? wanted.first!
     }
 
     private func acquire() async {

@@ -1,7 +1,19 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import VelocityConfig
+
+/// A socket that could not be opened, with the reason as a person reads it (`Address already in use`).
+struct ListenError: Error, CustomStringConvertible {
+    var address: ListenAddress
+    var underlying: any Error
+
+    var description: String {
+        let reason = (underlying as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(underlying)"
+        return "cannot listen on \(address): \(reason)"
+    }
+}
 
 /// The data plane's listening sockets, reconciled with each new config in two steps so that a change that
 /// cannot bind a new address changes nothing: ``bindMissing(_:)`` opens the sockets a config adds (before
@@ -19,19 +31,20 @@ actor ListenerSet {
         self.snapshots = snapshots
     }
 
-    /// Binds every address in `wanted` that has no socket yet. On failure, closes what it bound and throws.
-    func bindMissing(_ wanted: Set<ListenAddress>) async throws -> [ListenAddress] {
+    /// Binds every address in `wanted` that has no socket yet. On failure, closes what it bound and throws a
+    /// ``ListenError`` naming the address that failed.
+    func bindMissing(_ wanted: Set<ListenAddress>) async throws(ListenError) -> [ListenAddress] {
         var bound: [ListenAddress] = []
-        do {
-            for address in wanted.sorted(by: { $0.description < $1.description }) where channels[address] == nil {
+        for address in wanted.sorted(by: { $0.description < $1.description }) where channels[address] == nil {
+            do {
                 channels[address] = try await bind(address)
                 bound.append(address)
+            } catch {
+                await close(bound)
+                throw ListenError(address: address, underlying: error)
             }
-            return bound
-        } catch {
-            await close(bound)
-            throw error
         }
+        return bound
     }
 
     func closeUnwanted(_ wanted: Set<ListenAddress>) async {

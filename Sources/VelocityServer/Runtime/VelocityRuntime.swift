@@ -137,6 +137,7 @@ public enum VelocityRuntime {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(api: api, snapshots: snapshots))
                 }
@@ -208,7 +209,7 @@ extension ChangeError {
         case .stale(let current): "the config changed meanwhile (now revision \(current))"
         case .edit(let error): error.description
         case .invalid(let error): error.description
-        case .listen(let address, let error): "cannot listen on \(address): \(error)"
+        case .listen(let error): error.description
         case .store(let error): "the store refused the change: \(error)"
         }
     }
