@@ -12,7 +12,7 @@ struct Velocity: AsyncParsableCommand {
         commandName: "velocity",
         abstract: "An HTTPS edge server driven by a JSON admin API, with its config kept in SQLite.",
         version: version,
-        subcommands: [Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, Version.self]
+        subcommands: [Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, CA.self, Version.self]
     )
 }
 
@@ -174,6 +174,25 @@ struct Rollback: ParsableCommand {
 
     func run() throws {
         try report(try options.client().send("POST", "/revisions/\(revision)/rollback"))
+    }
+}
+
+struct CA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca", abstract: "The internal certificate authority.", subcommands: [Export.self])
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the internal CA's root certificate (PEM), to install where clients should trust it.")
+
+        @Option(help: "Data directory, as for `velocity run`.")
+        var dataDir: String?
+
+        func run() throws {
+            print(
+                try VelocityRuntime.rootCertificatePEM(dataDirectory: DataDirectory.resolve(flag: dataDir)),
+                terminator: "")
+        }
     }
 }
 

@@ -133,7 +133,7 @@ private struct MeaningChecker {
                 throw ConfigError(
                     at: pointer.appending("address"), "\"\(listener.address)\" is not host:port, [v6]:port or :port")
             }
-            guard listener.protocol == .http else {
+            guard listener.protocol != .quic else {
                 throw ConfigError(
                     at: pointer.appending("protocol"),
                     "protocol \"\(listener.protocol.rawValue)\" is not available in this build yet (see docs/status.md)"

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import VelocityConfig
 import VelocityStore
+import VelocityTLS
 
 /// The admin API's endpoints (docs/admin-api.md). Access checks have already passed when a request gets here.
 struct AdminAPI: Sendable {
@@ -46,9 +47,18 @@ struct AdminAPI: Sendable {
             return AdminResponse(json: ["result": document, "warnings": []])
         case "revisions":
             return try await revisions(request, Array(segments.dropFirst()), query: target.query)
-        case "certificates" where segments.count == 1, "upstreams" where segments.count == 1:
+        case "certificates" where segments.count == 1:
+            try allow(request, .GET)
+            return AdminResponse(json: .array(snapshots.load().certificates.credentials.map(\.json)))
+        case "upstreams" where segments.count == 1:
             try allow(request, .GET)
             return AdminResponse(json: [])
+        case "pki" where segments == ["pki", "ca", "local"]:
+            try allow(request, .GET)
+            let root = try await coordinator.rootCertificatePEM()
+            return AdminResponse(json: [
+                "id": "local", "name": "Velocity Local Authority", "root_certificate": .string(root),
+            ])
         case "metrics" where segments.count == 1:
             try allow(request, .GET)
             return AdminResponse(
@@ -268,6 +278,16 @@ extension AdminRequest {
             }
             return revision
         }
+    }
+}
+
+extension TLSCredential {
+    var json: JSONValue {
+        [
+            "names": .array(names.map { .string($0) }),
+            "issuer": .string(issuer),
+            "not_after": .string(notAfter.formatted(.iso8601)),
+        ]
     }
 }
 

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import VelocityConfig
 import VelocityStore
+import VelocityTLS
 
 /// Why a config change was not made. In every case the store and the running config are unchanged.
 enum ChangeError: Error {
@@ -32,6 +33,7 @@ actor ConfigCoordinator {
     private(set) var adminAddress: ListenAddress
     private var admin: (channel: any Channel, bind: AdminBinder)?
     private let listeners: ListenerSet
+    private let certificates: CertificateManager
     private let logger: Logger
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -47,18 +49,21 @@ actor ConfigCoordinator {
         let adminAddress = ConfigValidator.adminAddress(of: initial.document, override: adminOverride)
         let validated = try ConfigValidator.validate(
             initial.document, context: ValidationContext(adminAddress: adminAddress))
+        let certificates = CertificateManager(store: store)
         let snapshot = Snapshot(
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
-            admin: AdminPolicy(config: validated.config.admin, address: adminAddress))
+            admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
+            certificates: try certificates.table(for: validated.config))
         let box = SnapshotBox(snapshot)
         LogOutput.apply(validated.config.logging)
-        let listeners = ListenerSet(group: group, snapshots: box)
-        _ = try await listeners.bindMissing(snapshot.httpListeners)
+        let listeners = ListenerSet(group: group, snapshots: box, tls: try TLSServerContext())
+        _ = try await listeners.bindMissing(snapshot.listeners)
         self.store = store
         self.snapshots = box
         self.adminOverride = adminOverride
         self.adminAddress = adminAddress
         self.listeners = listeners
+        self.certificates = certificates
         self.logger = logger
     }
 
@@ -100,10 +105,19 @@ actor ConfigCoordinator {
 
         let newAdminAddress = ConfigValidator.adminAddress(of: document, override: adminOverride)
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
-        let provisional = Snapshot(revision: current.revision + 1, validated: validated, sha256: sha256, admin: policy)
+        let table: CertificateTable
+        do {
+            table = try certificates.table(for: validated.config)
+        } catch let error as ConfigError {
+            throw .invalid(error)
+        } catch {
+            throw .store(error)
+        }
+        let provisional = Snapshot(
+            revision: current.revision + 1, validated: validated, sha256: sha256, admin: policy, certificates: table)
         let opened: [ListenAddress]
         do {
-            opened = try await listeners.bindMissing(provisional.httpListeners)
+            opened = try await listeners.bindMissing(provisional.listeners)
         } catch {
             throw .listen(error)
         }
@@ -125,10 +139,11 @@ actor ConfigCoordinator {
             try? await newAdminChannel?.close()
             throw .store(error)
         }
-        let snapshot = Snapshot(revision: revision.number, validated: validated, sha256: sha256, admin: policy)
+        let snapshot = Snapshot(
+            revision: revision.number, validated: validated, sha256: sha256, admin: policy, certificates: table)
         snapshots.publish(snapshot)
         LogOutput.apply(validated.config.logging)
-        await listeners.closeUnwanted(snapshot.httpListeners)
+        await listeners.closeUnwanted(snapshot.listeners)
         if let newAdminChannel, let admin {
             // The request that made this change is answered on its own connection, which stays open.
             try? await admin.channel.close()
@@ -141,11 +156,31 @@ actor ConfigCoordinator {
         return .applied(snapshot)
     }
 
+    /// Reissues the internal certificate when it nears expiry and publishes it in a snapshot of the same
+    /// revision; new handshakes present it, open connections keep theirs.
+    func renewCertificatesIfDue() async {
+        guard certificates.leafNeedsRenewal() else { return }
+        await acquire()
+        defer { release() }
+        let current = snapshots.load()
+        do {
+            snapshots.publish(current.replacingCertificates(try certificates.table(for: current.config)))
+            logger.info("internal certificate renewed", metadata: ["revision": "\(current.revision)"])
+        } catch {
+            logger.error("internal certificate renewal failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The internal CA's root certificate (created on first use).
+    func rootCertificatePEM() throws -> String {
+        try certificates.rootCertificatePEM()
+    }
+
     /// Closes the admin socket and every data-plane listener; connections still open finish on their own.
     func shutdown() async {
         try? await admin?.channel.close()
         admin = nil
-        await listeners.closeUnwanted([])
+        await listeners.closeUnwanted([:])
     }
 
     private func acquire() async {

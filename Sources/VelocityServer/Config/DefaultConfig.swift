@@ -1,6 +1,7 @@
 import VelocityConfig
 
-/// The config an empty store starts with: a welcome page on every host.
+/// The config an empty store starts with: a welcome page on every host, over HTTP and over HTTPS with a
+/// certificate from the internal CA (`velocity ca export` prints its root).
 enum DefaultConfig {
     static let document: JSONValue = {
         let page = """
@@ -11,12 +12,16 @@ enum DefaultConfig {
             <body><h1>Velocity is running</h1>
             <p>This is the welcome site of a new Velocity server. Its configuration lives in SQLite and is driven by
             the admin API on <code>127.0.0.1:2019</code>.</p>
-            <p>See the current config with <code>curl localhost:2019/config/</code>, and replace it with
+            <p>HTTPS on port 8443 uses a certificate from Velocity's own CA: <code>velocity ca export</code> prints
+            the root to trust. See the current config with <code>curl localhost:2019/config/</code>, and replace it with
             <code>velocity reload your-config.json</code>.</p></body></html>
 
             """
         return [
-            "listeners": [["@id": "http", "protocol": "http", "address": ":8080"]],
+            "listeners": [
+                ["@id": "http", "protocol": "http", "address": ":8080"],
+                ["@id": "https", "protocol": "https", "address": ":8443"],
+            ],
             "sites": [
                 [
                     "@id": "welcome",

@@ -1,6 +1,7 @@
 import Atomics
 import VelocityConfig
 import VelocityHTTP
+import VelocityTLS
 
 /// Everything the data plane and the admin API's checks read, compiled from one revision. Immutable: a
 /// request loads the current snapshot once and keeps it to its end.
@@ -12,17 +13,52 @@ public final class Snapshot: Sendable {
     public let config: VelocityConfig
     public let router: Router
     public let admin: AdminPolicy
-    public let httpListeners: Set<ListenAddress>
+    /// The data-plane sockets this config asks for and what each speaks.
+    public let listeners: [ListenAddress: ListenerConfig.TransportProtocol]
+    /// What HTTPS handshakes that start under this snapshot present.
+    public let certificates: CertificateTable
 
-    init(revision: Int64, validated: ValidatedConfig, sha256: String, admin: AdminPolicy) {
+    convenience init(
+        revision: Int64,
+        validated: ValidatedConfig,
+        sha256: String,
+        admin: AdminPolicy,
+        certificates: CertificateTable
+    ) {
+        let listeners = Dictionary(
+            (validated.config.listeners ?? []).compactMap { listener in
+                ListenAddress(listener.address).map { ($0, listener.protocol) }
+            }, uniquingKeysWith: { first, _ in first })
+        self.init(
+            revision: revision, document: validated.document, sha256: sha256, config: validated.config,
+            router: Router(config: validated.config), admin: admin, listeners: listeners, certificates: certificates)
+    }
+
+    private init(
+        revision: Int64,
+        document: JSONValue,
+        sha256: String,
+        config: VelocityConfig,
+        router: Router,
+        admin: AdminPolicy,
+        listeners: [ListenAddress: ListenerConfig.TransportProtocol],
+        certificates: CertificateTable
+    ) {
         self.revision = revision
-        document = validated.document
+        self.document = document
         self.sha256 = sha256
-        config = validated.config
-        router = Router(config: validated.config)
+        self.config = config
+        self.router = router
         self.admin = admin
-        httpListeners = Set(
-            (validated.config.listeners ?? []).filter { $0.protocol == .http }.compactMap { ListenAddress($0.address) })
+        self.listeners = listeners
+        self.certificates = certificates
+    }
+
+    /// The same config with other certificates (an internal certificate was renewed); no new revision.
+    func replacingCertificates(_ certificates: CertificateTable) -> Snapshot {
+        Snapshot(
+            revision: revision, document: document, sha256: sha256, config: config, router: router, admin: admin,
+            listeners: listeners, certificates: certificates)
     }
 }
 

@@ -11,15 +11,18 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let snapshots: SnapshotBox
+    private let scheme: String
     private var remoteAddress: IPAddress?
     private var pending: (response: StaticResponse, keepAlive: Bool, head: Bool, version: HTTPVersion)?
 
-    init(snapshots: SnapshotBox) {
+    init(snapshots: SnapshotBox, scheme: String) {
         self.snapshots = snapshots
+        self.scheme = scheme
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        remoteAddress = context.remoteAddress.flatMap(IPAddress.init(socketAddress:))
+        // The channel's stored address: an HTTP/2 stream channel has one but cannot look it up.
+        remoteAddress = context.channel.remoteAddress.flatMap(IPAddress.init(socketAddress:))
         context.fireChannelActive()
     }
 
@@ -27,7 +30,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             let outcome: Router.Outcome
-            if let request = HTTPRequest(head) {
+            if let request = HTTPRequest(head, scheme: scheme) {
                 outcome = snapshots.load().router.route(RoutingRequest(request: request, remoteAddress: remoteAddress))
             } else {
                 outcome = .respond(StaticResponse(status: .badRequest, body: "400 Bad Request\n"))
@@ -59,7 +62,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
         let close = !keepAlive || response.close
-        if close { headers.add(name: "Connection", value: "close") }
+        // HTTP/2 has no Connection header; closing a stream channel ends only that stream.
+        if close, version.major == 1 { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(
             version: version, status: HTTPResponseStatus(statusCode: response.status.code), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -91,7 +95,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
 
 extension HTTPRequest {
     /// The transport-neutral form of an HTTP/1.1 request head; nil when the method is not a valid token.
-    init?(_ head: HTTPRequestHead) {
+    init?(_ head: HTTPRequestHead, scheme: String) {
         guard let method = HTTPRequest.Method(head.method.rawValue) else { return nil }
         var fields = HTTPFields()
         fields.reserveCapacity(head.headers.count)
@@ -100,7 +104,7 @@ extension HTTPRequest {
             fields.append(HTTPField(name: fieldName, value: value))
         }
         self.init(
-            method: method, scheme: "http", authority: head.headers.first(name: "host"), path: head.uri,
+            method: method, scheme: scheme, authority: head.headers.first(name: "host"), path: head.uri,
             headerFields: fields)
     }
 }

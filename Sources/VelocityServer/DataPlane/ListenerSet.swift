@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import VelocityConfig
+import VelocityTLS
 
 /// A socket that could not be opened, with the reason as a person reads it (`Address already in use`).
 struct ListenError: Error, CustomStringConvertible {
@@ -20,24 +21,33 @@ struct ListenError: Error, CustomStringConvertible {
 /// anything is committed), then ``closeUnwanted(_:)`` closes those it dropped (after the swap). Unchanged
 /// addresses keep their socket and every connection on it.
 actor ListenerSet {
+    typealias Wanted = [ListenAddress: ListenerConfig.TransportProtocol]
+
     private let group: any EventLoopGroup
     private let snapshots: SnapshotBox
-    private(set) var channels: [ListenAddress: any Channel] = [:]
+    private let tls: TLSServerContext
+    private var channels: [ListenAddress: (channel: any Channel, protocol: ListenerConfig.TransportProtocol)] = [:]
 
     static let idleTimeout = TimeAmount.seconds(60)
 
-    init(group: any EventLoopGroup, snapshots: SnapshotBox) {
+    init(group: any EventLoopGroup, snapshots: SnapshotBox, tls: TLSServerContext) {
         self.group = group
         self.snapshots = snapshots
+        self.tls = tls
     }
 
-    /// Binds every address in `wanted` that has no socket yet. On failure, closes what it bound and throws a
-    /// ``ListenError`` naming the address that failed.
-    func bindMissing(_ wanted: Set<ListenAddress>) async throws(ListenError) -> [ListenAddress] {
+    /// Binds every address in `wanted` that has no socket speaking its protocol yet. On failure, closes what
+    /// it bound and throws a ``ListenError`` naming the address that failed. An address that changes
+    /// protocol is closed first, since both cannot hold the port.
+    func bindMissing(_ wanted: Wanted) async throws(ListenError) -> [ListenAddress] {
         var bound: [ListenAddress] = []
-        for address in wanted.sorted(by: { $0.description < $1.description }) where channels[address] == nil {
+        for (address, kind) in wanted.sorted(by: { $0.key.description < $1.key.description }) {
+            if let existing = channels[address] {
+                guard existing.protocol != kind else { continue }
+                await close([address])
+            }
             do {
-                channels[address] = try await bind(address)
+                channels[address] = (try await bind(address, kind), kind)
                 bound.append(address)
             } catch {
                 await close(bound)
@@ -47,19 +57,20 @@ actor ListenerSet {
         return bound
     }
 
-    func closeUnwanted(_ wanted: Set<ListenAddress>) async {
-        await close(channels.keys.filter { !wanted.contains($0) })
+    func closeUnwanted(_ wanted: Wanted) async {
+        await close(channels.filter { wanted[$0.key] != $0.value.protocol }.map(\.key))
     }
 
     func close(_ addresses: [ListenAddress]) async {
         for address in addresses {
-            guard let channel = channels.removeValue(forKey: address) else { continue }
-            try? await channel.close()
+            guard let entry = channels.removeValue(forKey: address) else { continue }
+            try? await entry.channel.close()
         }
     }
 
-    private func bind(_ address: ListenAddress) async throws -> any Channel {
+    private func bind(_ address: ListenAddress, _ kind: ListenerConfig.TransportProtocol) async throws -> any Channel {
         let snapshots = snapshots
+        let tls = kind == .https ? tls : nil
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -68,8 +79,12 @@ actor ListenerSet {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(HTTP1Handler(snapshots: snapshots))
+                    if let tls {
+                        try HTTPSPipeline.configure(sync, tls: tls, snapshots: snapshots)
+                    } else {
+                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                        try sync.addHandler(HTTP1Handler(snapshots: snapshots, scheme: "http"))
+                    }
                 }
             }
         switch address {

@@ -95,19 +95,32 @@ public enum VelocityRuntime {
             "velocity started",
             metadata: [
                 "admin": "\(adminAddress)", "revision": "\(snapshot.revision)",
-                "listeners": "\(snapshot.httpListeners.map(\.description).sorted().joined(separator: ","))",
+                "listeners":
+                    "\(snapshot.listeners.map { "\($0.value.rawValue)://\($0.key)" }.sorted().joined(separator: ","))",
                 "data_dir": "\(options.dataDirectory.path)",
             ])
+        let renewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(3600))
+                await coordinator.renewCertificatesIfDue()
+            }
+        }
         let watcher =
             options.watch ? options.configFile.map { watch($0, coordinator: coordinator, logger: logger) } : nil
 
         for await _ in stops { break }
         logger.info("velocity stopping")
         watcher?.cancel()
+        renewal.cancel()
         for source in signals { source.cancel() }
         await coordinator.shutdown()
         try? await group.shutdownGracefully()
         if let failure { throw failure }
+    }
+
+    /// The internal CA's root certificate from a data directory, for people to trust (`velocity ca export`).
+    public static func rootCertificatePEM(dataDirectory: URL) throws -> String {
+        try CertificateManager.loadOrCreateAuthority(in: SQLiteStore(directory: dataDirectory)).certificatePEM
     }
 
     private static func commitFirst(

@@ -1,0 +1,123 @@
+import Foundation
+import VelocityConfig
+import VelocityStore
+import VelocityTLS
+
+/// Builds each snapshot's ``CertificateTable``: the certificates the config lists, then one leaf from the
+/// internal CA for every name no public CA can certify (`localhost`, IP addresses, `*.internal`, …). The CA's
+/// root lives in the store, so the certificate people trust survives restarts; leaves are reissued when they
+/// reach the last third of their lifetime. Used only by the ``ConfigCoordinator``, one change at a time.
+final class CertificateManager {
+    private let store: any Store
+    private var authority: InternalCA?
+    private var leaf: (names: [String], bundle: CertificateBundle, credential: TLSCredential)?
+
+    static let leafLifetime: TimeInterval = 7 * 24 * 3600
+    /// Names the default certificate always covers, so `https://localhost` and `https://127.0.0.1` work.
+    static let loopbackNames = ["localhost", "127.0.0.1", "::1"]
+
+    init(store: any Store) {
+        self.store = store
+    }
+
+    /// The root certificate people install to trust Velocity's internal certificates.
+    func rootCertificatePEM() throws -> String {
+        try internalCA().certificatePEM
+    }
+
+    /// The certificates for `config`; empty when it has no HTTPS listener. Errors name the config entry.
+    func table(for config: VelocityConfig, now: Date = Date()) throws -> CertificateTable {
+        guard (config.listeners ?? []).contains(where: { $0.protocol == .https }) else { return CertificateTable([]) }
+        let configured = try (config.tls?.certificates ?? []).enumerated().map { index, entry in
+            try Self.credential(entry, at: JSONPointer(tokens: ["tls", "certificates", String(index)]))
+        }
+        let configuredNames = CertificateTable(configured)
+        let automatic = Self.automaticNames(config).filter { name in
+            configuredNames.isEmpty || !(configuredNames.credential(for: name)?.names.covers(name) ?? false)
+        }
+        guard !automatic.isEmpty else { return CertificateTable(configured) }
+        let internalLeaf = try internalLeaf(for: automatic, now: now)
+        return CertificateTable(configured + [internalLeaf], default: internalLeaf)
+    }
+
+    /// Whether the internal leaf should be reissued: it is in the last third of its lifetime.
+    func leafNeedsRenewal(now: Date = Date()) -> Bool {
+        guard let leaf else { return false }
+        return now >= leaf.bundle.notAfter - Self.leafLifetime / 3
+    }
+
+    private func internalLeaf(for names: [String], now: Date) throws -> TLSCredential {
+        if let leaf, leaf.names == names, now < leaf.bundle.notAfter - Self.leafLifetime / 3 {
+            return leaf.credential
+        }
+        let bundle = try internalCA().issue(for: names, now: now, lifetime: Self.leafLifetime)
+        let credential = try TLSCredential(
+            certificateChainPEM: bundle.certificateChainPEM, privateKeyPEM: bundle.privateKeyPEM)
+        leaf = (names, bundle, credential)
+        return credential
+    }
+
+    private func internalCA() throws -> InternalCA {
+        if let authority { return authority }
+        let loaded = try Self.loadOrCreateAuthority(in: store)
+        authority = loaded
+        return loaded
+    }
+
+    /// The CA whose root the store keeps, made and stored on first use.
+    static func loadOrCreateAuthority(in store: any Store) throws -> InternalCA {
+        if let certificate = try store.record("pki", key: "root.crt"),
+            let key = try store.record("pki", key: "root.key")
+        {
+            return try InternalCA(
+                certificatePEM: String(decoding: certificate, as: UTF8.self),
+                privateKeyPEM: String(decoding: key, as: UTF8.self))
+        }
+        let created = try InternalCA.create()
+        try store.setRecord("pki", key: "root.key", value: Data(created.privateKeyPEM.utf8))
+        try store.setRecord("pki", key: "root.crt", value: Data(created.certificatePEM.utf8))
+        return created
+    }
+
+    /// Site hosts the internal CA may certify, plus loopback names and the IPs HTTPS listeners bind to.
+    private static func automaticNames(_ config: VelocityConfig) -> [String] {
+        var names = loopbackNames
+        for listener in config.listeners ?? [] where listener.protocol == .https {
+            if case .inet(let host, _)? = ListenAddress(listener.address), !host.isEmpty, host != "0.0.0.0",
+                host != "::"
+            {
+                names.append(host.lowercased())
+            }
+        }
+        for site in config.sites ?? [] {
+            names += (site.hosts ?? []).map { $0.lowercased() }.filter(InternalCA.coversAutomatically)
+        }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    private static func credential(_ entry: CertificateConfig, at pointer: JSONPointer) throws -> TLSCredential {
+        func read(_ path: String?, _ member: String) throws -> String? {
+            guard let path else { return nil }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigError(at: pointer.appending(member), "cannot read \(path)")
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let certificate = try entry.certificatePEM ?? read(entry.certificateFile, "certificate_file") ?? ""
+        let key = try entry.keyPEM ?? read(entry.keyFile, "key_file") ?? ""
+        do {
+            return try TLSCredential(certificateChainPEM: certificate, privateKeyPEM: key)
+        } catch {
+            throw ConfigError(at: pointer, error.description)
+        }
+    }
+}
+
+extension [String] {
+    /// Whether a certificate listing these names is valid for `name` (exactly, or by a one-label wildcard).
+    fileprivate func covers(_ name: String) -> Bool {
+        contains(name)
+            || name.firstIndex(of: ".").map { contains("*" + name[$0...]) } ?? false
+    }
+}

@@ -1,0 +1,147 @@
+import CNIOBoringSSL
+import NIOCore
+
+/// One server-side TLS connection: a BoringSSL `SSL` between two memory BIOs, fed with network bytes and
+/// drained of records by ``TLSServerHandler``. Not thread-safe: it lives on its channel's event loop.
+final class TLSConnection {
+    enum Progress: Equatable {
+        case needInput
+        case complete
+        case failed(String)
+    }
+
+    enum ReadResult: Equatable {
+        case data
+        case needInput
+        case closed
+        case failed(String)
+    }
+
+    let context: TLSServerContext
+    private let certificates: CertificateTable
+    /// The connection's local IP address: the name to look up when a client sends no SNI (as for an IP URL).
+    private let localName: String?
+    private let ssl: OpaquePointer
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+
+    private static let ownerIndex = SSL_get_ex_new_index(0, nil, nil, nil, nil)
+
+    init?(context: TLSServerContext, certificates: CertificateTable, localName: String?) {
+        guard let ssl = SSL_new(context.context) else { return nil }
+        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            return nil
+        }
+        self.context = context
+        self.certificates = certificates
+        self.localName = localName
+        self.ssl = ssl
+        self.input = input
+        self.output = output
+        SSL_set_bio(ssl, input, output)  // the SSL owns both BIOs from here on
+        SSL_set_accept_state(ssl)
+        SSL_set_ex_data(ssl, Self.ownerIndex, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        SSL_free(ssl)
+    }
+
+    /// The connection an `SSL` belongs to, for BoringSSL's callbacks.
+    static func owner(of ssl: OpaquePointer?) -> TLSConnection? {
+        guard let ssl, let pointer = SSL_get_ex_data(ssl, ownerIndex) else { return nil }
+        return Unmanaged<TLSConnection>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    var serverName: String? {
+        guard let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else { return nil }
+        var text = String(cString: name).lowercased()
+        if text.hasSuffix(".") { text.removeLast() }
+        return text.isEmpty ? nil : text
+    }
+
+    /// Called from the ClientHello callback: installs the certificate for the requested name.
+    func selectCertificate() -> Bool {
+        certificates.credential(for: serverName ?? localName)?.install(on: ssl) ?? false
+    }
+
+    func feed(_ bytes: ByteBuffer) {
+        bytes.withUnsafeReadableBytes { raw in
+            _ = BIO_write(input, raw.baseAddress, Int32(raw.count))
+        }
+    }
+
+    func handshake() -> Progress {
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        if result == 1 { return .complete }
+        switch SSL_get_error(ssl, result) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needInput
+        default: return .failed(Self.lastError())
+        }
+    }
+
+    /// Decrypts one record's worth of application data into `buffer`.
+    func read(into buffer: inout ByteBuffer) -> ReadResult {
+        ERR_clear_error()
+        var result: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16384) { raw in
+            result = SSL_read(ssl, raw.baseAddress, Int32(raw.count))
+            return Int(max(0, result))
+        }
+        if result > 0 { return .data }
+        switch SSL_get_error(ssl, result) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needInput
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        default: return .failed(Self.lastError())
+        }
+    }
+
+    /// Encrypts all of `bytes`; with a memory BIO as output BoringSSL never asks to wait.
+    func write(_ bytes: ByteBuffer) -> Bool {
+        ERR_clear_error()
+        return bytes.withUnsafeReadableBytes { raw in
+            raw.isEmpty || SSL_write(ssl, raw.baseAddress, Int32(raw.count)) == Int32(raw.count)
+        }
+    }
+
+    /// Sends close_notify.
+    func shutdown() {
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+    }
+
+    var pendingOutput: Int { Int(BIO_pending(output)) }
+
+    /// Moves every encrypted byte waiting in the output BIO into `buffer`.
+    func drainOutput(into buffer: inout ByteBuffer) {
+        var contents: UnsafePointer<UInt8>?
+        var length = 0
+        guard BIO_mem_contents(output, &contents, &length) == 1, let contents, length > 0 else { return }
+        buffer.writeBytes(UnsafeRawBufferPointer(start: contents, count: length))
+        _ = BIO_reset(output)
+    }
+
+    var sessionInfo: TLSSessionInfo {
+        var alpn: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpn, &alpnLength)
+        let group = SSL_get_group_id(ssl)
+        return TLSSessionInfo(
+            version: String(cString: SSL_get_version(ssl)),
+            cipher: SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "",
+            group: SSL_get_group_name(group).map { String(cString: $0) } ?? String(group),
+            alpn: alpn.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) },
+            serverName: serverName,
+            resumed: SSL_session_reused(ssl) == 1)
+    }
+
+    private static func lastError() -> String {
+        let code = ERR_get_error()
+        guard code != 0 else { return "the TLS connection failed" }
+        var text = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &text, text.count)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,100 @@
+import CNIOBoringSSL
+import Foundation
+import SwiftASN1
+import X509
+
+/// Why a certificate or key could not be used.
+public struct TLSCredentialError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// A certificate chain and its private key in BoringSSL's own form, parsed once and shared read-only by every
+/// handshake that presents it.
+public final class TLSCredential: @unchecked Sendable {
+    // Immutable after init; BoringSSL takes its own references when a handshake uses them.
+    let chain: [OpaquePointer]
+    let privateKey: OpaquePointer
+    /// DNS names and IP addresses (as text) from the leaf's subject alternative names.
+    public let names: [String]
+    public let notAfter: Date
+    /// The issuer's distinguished name, for status pages.
+    public let issuer: String
+
+    public init(certificateChainPEM: String, privateKeyPEM: String) throws(TLSCredentialError) {
+        let blocks = (try? PEMDocument.parseMultiple(pemString: certificateChainPEM))?
+            .filter { $0.discriminator == "CERTIFICATE" }
+        guard let blocks, let first = blocks.first, let leaf = try? Certificate(derEncoded: first.derBytes) else {
+            throw TLSCredentialError(description: "the certificate PEM does not hold a parsable CERTIFICATE block")
+        }
+        guard let key = Self.parsePrivateKey(privateKeyPEM) else {
+            throw TLSCredentialError(description: "the private key PEM does not parse")
+        }
+        let buffers = blocks.compactMap { block in
+            block.derBytes.withUnsafeBufferPointer { CRYPTO_BUFFER_new($0.baseAddress, $0.count, nil) }
+        }
+        chain = buffers
+        privateKey = key
+        names = Self.subjectAlternativeNames(of: leaf)
+        notAfter = leaf.notValidAfter
+        issuer = leaf.issuer.description
+        guard buffers.count == blocks.count, Self.keyMatches(leafDER: buffers[0], key: key) else {
+            throw TLSCredentialError(description: "the private key does not belong to the certificate")
+        }
+    }
+
+    deinit {
+        chain.forEach { CRYPTO_BUFFER_free($0) }
+        EVP_PKEY_free(privateKey)
+    }
+
+    /// Hands the chain and key to one handshake.
+    func install(on ssl: OpaquePointer) -> Bool {
+        var pointers: [OpaquePointer?] = chain
+        return pointers.withUnsafeMutableBufferPointer { buffer in
+            SSL_set_chain_and_key(ssl, buffer.baseAddress, buffer.count, privateKey, nil) == 1
+        }
+    }
+
+    private static func parsePrivateKey(_ pem: String) -> OpaquePointer? {
+        let bytes = Array(pem.utf8)
+        return bytes.withUnsafeBytes { raw -> OpaquePointer? in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, raw.count) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+    }
+
+    private static func keyMatches(leafDER: OpaquePointer, key: OpaquePointer) -> Bool {
+        var data = CRYPTO_BUFFER_data(leafDER)
+        guard let x509 = d2i_X509(nil, &data, Int(CRYPTO_BUFFER_len(leafDER))) else { return false }
+        defer { X509_free(x509) }
+        return X509_check_private_key(x509, key) == 1
+    }
+
+    private static func subjectAlternativeNames(of certificate: Certificate) -> [String] {
+        guard let names = try? certificate.extensions.subjectAlternativeNames else { return [] }
+        return names.compactMap { name in
+            switch name {
+            case .dnsName(let dns): dns.lowercased()
+            case .ipAddress(let bytes): IPText.format(Array(bytes.bytes))
+            default: nil
+            }
+        }
+    }
+}
+
+/// IP addresses as text, for matching a connection's local address against certificate names.
+enum IPText {
+    static func format(_ bytes: [UInt8]) -> String? {
+        switch bytes.count {
+        case 4: return bytes.map(String.init).joined(separator: ".")
+        case 16:
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        default: return nil
+        }
+    }
+}

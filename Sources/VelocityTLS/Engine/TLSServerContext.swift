@@ -1,0 +1,78 @@
+import CNIOBoringSSL
+
+/// Settings shared by every server handshake of a listener: versions, cipher suites, key-exchange groups and
+/// ALPN. Certificates are not here: each connection carries the ``CertificateTable`` of the snapshot it
+/// started under, and the ClientHello callback picks from it.
+public final class TLSServerContext: @unchecked Sendable {
+    // Configured once in init, then only read by BoringSSL (which is thread-safe for a configured SSL_CTX).
+    let context: OpaquePointer
+
+    /// Post-quantum first: browsers that offer X25519MLKEM768 get it, older clients fall back.
+    public static let defaultGroups = ["X25519MLKEM768", "X25519", "P-256"]
+    public static let defaultALPN = ["h2", "http/1.1"]
+
+    /// Modern AEAD suites with forward secrecy for TLS 1.2; TLS 1.3's suites are always AEAD.
+    private static let tls12Ciphers = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    let alpn: [[UInt8]]
+
+    public init(groups: [String] = defaultGroups, alpn: [String] = defaultALPN) throws(TLSCredentialError) {
+        guard let context = SSL_CTX_new(TLS_method()) else {
+            throw TLSCredentialError(description: "BoringSSL could not make a TLS context")
+        }
+        self.context = context
+        self.alpn = alpn.map { Array($0.utf8) }
+        guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_2_VERSION)) == 1,
+            SSL_CTX_set_max_proto_version(context, UInt16(TLS1_3_VERSION)) == 1,
+            SSL_CTX_set_strict_cipher_list(context, Self.tls12Ciphers) == 1
+        else { throw TLSCredentialError(description: "BoringSSL refused the protocol settings") }
+        guard SSL_CTX_set1_groups_list(context, groups.joined(separator: ":")) == 1 else {
+            throw TLSCredentialError(description: "unknown key-exchange group in \(groups.joined(separator: ", "))")
+        }
+        SSL_CTX_set_select_certificate_cb(context) { hello in
+            guard let hello, let connection = TLSConnection.owner(of: hello.pointee.ssl) else {
+                return ssl_select_cert_error
+            }
+            return connection.selectCertificate() ? ssl_select_cert_success : ssl_select_cert_error
+        }
+        SSL_CTX_set_alpn_select_cb(
+            context,
+            { ssl, out, outLength, offered, offeredLength, _ in
+                guard let ssl, let offered, let connection = TLSConnection.owner(of: ssl),
+                    let choice = ALPN.select(
+                        from: UnsafeBufferPointer(start: offered, count: Int(offeredLength)),
+                        preferring: connection.context.alpn)
+                else { return SSL_TLSEXT_ERR_NOACK }
+                // The answer points into the client's list, which outlives this callback.
+                out?.pointee = choice.baseAddress
+                outLength?.pointee = UInt8(choice.count)
+                return SSL_TLSEXT_ERR_OK
+            }, nil)
+    }
+
+    deinit {
+        SSL_CTX_free(context)
+    }
+}
+
+/// ALPN (RFC 7301) protocol selection: the server's order wins, so h2 is chosen whenever a client offers it.
+enum ALPN {
+    /// The element of the client's wire-format list (length-prefixed names) that comes first in `preferring`.
+    static func select(from offered: UnsafeBufferPointer<UInt8>, preferring: [[UInt8]]) -> UnsafeBufferPointer<UInt8>? {
+        var names: [UnsafeBufferPointer<UInt8>] = []
+        var index = 0
+        while index < offered.count {
+            let length = Int(offered[index])
+            guard length > 0, index + 1 + length <= offered.count else { return nil }
+            names.append(UnsafeBufferPointer(rebasing: offered[(index + 1)..<(index + 1 + length)]))
+            index += 1 + length
+        }
+        for wanted in preferring {
+            if let match = names.first(where: { $0.elementsEqual(wanted) }) { return match }
+        }
+        return nil
+    }
+}
