@@ -59,6 +59,7 @@ def calls(port: int) -> list:
         ("/revisions/{n}/rollback", "post", "/revisions/1/rollback", None, {}, 200),
         ("/certificates", "get", "/certificates", None, {}, 200),
         ("/upstreams", "get", "/upstreams", None, {}, 200),
+        ("/pki/ca/local", "get", "/pki/ca/local", None, {}, 200),
         ("/metrics", "get", "/metrics", None, {}, 200),
         ("/health", "get", "/health", None, {}, 200),
         ("/config/", "delete", "/config/", None, {}, 200),

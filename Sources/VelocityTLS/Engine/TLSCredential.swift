@@ -43,7 +43,7 @@ public final class TLSCredential: @unchecked Sendable {
     }
 
     deinit {
-        chain.forEach { CRYPTO_BUFFER_free($0) }
+        for buffer in chain { CRYPTO_BUFFER_free(buffer) }
         EVP_PKEY_free(privateKey)
     }
 
