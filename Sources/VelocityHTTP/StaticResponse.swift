@@ -20,6 +20,14 @@ public struct StaticResponse: Sendable {
         close = config.close ?? false
     }
 
+    /// A permanent redirect that keeps the method (308).
+    public init(redirectTo location: String) {
+        status = .permanentRedirect
+        headerFields = [.location: location]
+        body = ByteBuffer()
+        close = false
+    }
+
     public init(status: HTTPResponse.Status, body: String) {
         self.status = status
         headerFields = [.contentType: "text/plain; charset=utf-8"]

@@ -96,6 +96,8 @@ import VelocityConfig
         (#"{"admin": {"allowed_origins": ["http:///evil"]}}"#, "/admin/allowed_origins/0"),
         (#"{"admin": {"allowed_origins": ["https://"]}}"#, "/admin/allowed_origins/0"),
         (#"{"admin": null}"#, "/admin"),
+        (#"{"sites": [{"hsts": {"max_age": -5}}]}"#, "/sites/0/hsts/max_age"),
+        (#"{"sites": [{"hsts": {}}]}"#, "/sites/0/hsts"),
         (#"{"sites": [{"hosts": null}]}"#, "/sites/0/hosts"),
         (
             #"{"admin": {"auth": {"bearer_token_sha256": ["\#(String(repeating: "ａ", count: 64))"]}}}"#,

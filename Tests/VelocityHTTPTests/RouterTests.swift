@@ -93,6 +93,20 @@ import VelocityHTTP
         #expect(answer(router, "/stop").hasPrefix("404"))
     }
 
+    @Test func addsHSTSToHTTPSResponsesOnly() throws {
+        let router = try router(
+            #"{"sites": [{"hsts": {"max_age": 60, "include_subdomains": true, "preload": true}, "routes": [{"handle": [{"handler": "static_response"}]}]}]}"#
+        )
+        func hsts(_ scheme: String) -> String? {
+            let request = HTTPRequest(method: .get, scheme: scheme, authority: "h", path: "/")
+            guard case .respond(let response) = router.route(RoutingRequest(request: request, remoteAddress: nil))
+            else { return nil }
+            return response.headerFields[.strictTransportSecurity]
+        }
+        #expect(hsts("https") == "max-age=60; includeSubDomains; preload")
+        #expect(hsts("http") == nil)
+    }
+
     @Test func compilesStaticResponses() throws {
         let router = try router(
             #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 418, "headers": {"X-A": ["1", "2"]}, "close": true}]}]}]}"#

@@ -5,6 +5,30 @@ public struct SiteConfig: Decodable, Sendable, Equatable {
     public var hosts: [String]?
     /// Tried in order; the first route whose matchers all match runs its handlers.
     public var routes: [RouteConfig]?
+    /// Adds `Strict-Transport-Security` to every HTTPS response of the site.
+    public var hsts: HSTSConfig?
+}
+
+/// HTTP Strict Transport Security (RFC 6797): browsers use only HTTPS for the site from then on.
+public struct HSTSConfig: Decodable, Sendable, Equatable {
+    /// Seconds browsers remember the policy; 0 tells them to forget it.
+    public var maxAge: Int
+    public var includeSubdomains: Bool?
+    public var preload: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case maxAge = "max_age"
+        case includeSubdomains = "include_subdomains"
+        case preload
+    }
+
+    /// The header value, e.g. `max-age=31536000; includeSubDomains`.
+    public var headerValue: String {
+        var value = "max-age=\(maxAge)"
+        if includeSubdomains == true { value += "; includeSubDomains" }
+        if preload == true { value += "; preload" }
+        return value
+    }
 }
 
 /// Handlers to run when a request matches.

@@ -84,4 +84,13 @@ public struct LoggingConfig: Decodable, Sendable, Equatable {
     public var level: Level?
     /// Default `console` on a terminal, else `json`.
     public var format: Format?
+    /// Log every data-plane request (protocol, status, bytes, duration, TLS version and key-exchange group).
+    /// Default false.
+    public var accessLog: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case level
+        case format
+        case accessLog = "access_log"
+    }
 }

@@ -174,6 +174,9 @@ private struct MeaningChecker {
                 }
                 owners[key] = siteIndex
             }
+            if let hsts = site.hsts, hsts.maxAge < 0 {
+                throw ConfigError(at: pointer.appending("hsts").appending("max_age"), "must be 0 or more seconds")
+            }
             for (routeIndex, route) in (site.routes ?? []).enumerated() {
                 try checkRoute(route, at: pointer.appending("routes").appending(routeIndex))
             }

@@ -17,6 +17,9 @@ public final class Snapshot: Sendable {
     public let listeners: [ListenAddress: ListenerConfig.TransportProtocol]
     /// What HTTPS handshakes that start under this snapshot present.
     public let certificates: CertificateTable
+    let httpsRedirect: HTTPSRedirect
+    /// `logging.access_log`, read once per request.
+    let accessLog: Bool
 
     convenience init(
         revision: Int64,
@@ -52,6 +55,8 @@ public final class Snapshot: Sendable {
         self.admin = admin
         self.listeners = listeners
         self.certificates = certificates
+        httpsRedirect = HTTPSRedirect(listeners: config.listeners ?? [], certificates: certificates)
+        accessLog = config.logging?.accessLog ?? false
     }
 
     /// The same config with other certificates (an internal certificate was renewed); no new revision.

@@ -3,71 +3,90 @@ import NIOCore
 import NIOHTTP1
 import VelocityConfig
 import VelocityHTTP
+import VelocityTLS
 
-/// Serves HTTP/1.1 requests from the current snapshot. Each request loads the snapshot once, when its head
-/// arrives, and is answered from that snapshot even if a newer one is published meanwhile.
+/// Serves requests from the current snapshot: HTTP/1.1 on a connection, or one HTTP/2 stream (behind NIO's
+/// HTTP/2-to-HTTP/1 codec). Each request loads the snapshot once, when its head arrives, and is answered from
+/// that snapshot even if a newer one is published meanwhile.
 final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// A request between its head and its end.
+    private struct Exchange {
+        var head: HTTPRequestHead
+        var response: StaticResponse
+        var accessLog: Bool
+        var started: NIODeadline
+    }
+
     private let snapshots: SnapshotBox
     private let scheme: String
     private var remoteAddress: IPAddress?
-    private var pending: (response: StaticResponse, keepAlive: Bool, head: Bool, version: HTTPVersion)?
+    private var tls: TLSSessionInfo?
+    private var exchange: Exchange?
 
     init(snapshots: SnapshotBox, scheme: String) {
         self.snapshots = snapshots
         self.scheme = scheme
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    func handlerAdded(context: ChannelHandlerContext) {
         // The channel's stored address: an HTTP/2 stream channel has one but cannot look it up.
         remoteAddress = context.channel.remoteAddress.flatMap(IPAddress.init(socketAddress:))
-        context.fireChannelActive()
+        // TLS ran on the connection: this channel, or the parent of an HTTP/2 stream, which shares its event
+        // loop. (An accepted socket's parent is the listening socket, possibly on another loop.)
+        tls =
+            Self.sessionInfo(of: context.channel)
+            ?? context.channel.parent.flatMap { $0.eventLoop.inEventLoop ? Self.sessionInfo(of: $0) : nil }
+    }
+
+    private static func sessionInfo(of channel: any Channel) -> TLSSessionInfo? {
+        try? channel.pipeline.syncOperations.handler(type: TLSServerHandler.self).sessionInfo
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            let outcome: Router.Outcome
+            let snapshot = snapshots.load()
+            let response: StaticResponse
             if let request = HTTPRequest(head, scheme: scheme) {
-                outcome = snapshots.load().router.route(RoutingRequest(request: request, remoteAddress: remoteAddress))
+                let routing = RoutingRequest(request: request, remoteAddress: remoteAddress)
+                if let redirect = snapshot.httpsRedirect.response(for: routing) {
+                    response = redirect
+                } else {
+                    switch snapshot.router.route(routing) {
+                    case .respond(let answer): response = answer
+                    }
+                }
             } else {
-                outcome = .respond(StaticResponse(status: .badRequest, body: "400 Bad Request\n"))
+                response = StaticResponse(status: .badRequest, body: "400 Bad Request\n")
             }
-            switch outcome {
-            case .respond(let response):
-                pending = (response, head.isKeepAlive, head.method == .HEAD, head.version)
-            }
+            exchange = Exchange(head: head, response: response, accessLog: snapshot.accessLog, started: .now())
         case .body:
             break
         case .end:
-            guard let pending else { return }
-            self.pending = nil
-            respond(
-                context: context, pending.response, keepAlive: pending.keepAlive, head: pending.head,
-                version: pending.version)
+            guard let exchange else { return }
+            self.exchange = nil
+            respond(context: context, exchange)
         }
     }
 
-    private func respond(
-        context: ChannelHandlerContext,
-        _ response: StaticResponse,
-        keepAlive: Bool,
-        head isHead: Bool,
-        version: HTTPVersion
-    ) {
+    private func respond(context: ChannelHandlerContext, _ exchange: Exchange) {
+        let response = exchange.response
+        let version = exchange.head.version
+        let sendsBody = exchange.head.method != .HEAD
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headerFields.count + 2)
         for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        let close = !keepAlive || response.close
+        let close = !exchange.head.isKeepAlive || response.close
         // HTTP/2 has no Connection header; closing a stream channel ends only that stream.
         if close, version.major == 1 { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(
             version: version, status: HTTPResponseStatus(statusCode: response.status.code), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !isHead, response.body.readableBytes > 0 {
+        if sendsBody, response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         if close {
@@ -75,6 +94,12 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        if exchange.accessLog {
+            AccessLog.record(
+                head: exchange.head, status: response.status.code,
+                bytesOut: sendsBody ? response.body.readableBytes : 0, started: exchange.started,
+                remote: context.channel.remoteAddress, tls: tls)
         }
     }
 

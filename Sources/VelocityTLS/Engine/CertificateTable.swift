@@ -24,6 +24,14 @@ public struct CertificateTable: Sendable {
 
     public var isEmpty: Bool { fallback == nil }
 
+    /// Whether a certificate other than the default covers `name`, so HTTPS for it will be trusted.
+    public func covers(_ name: some StringProtocol) -> Bool {
+        let name = String(name)
+        if exact[name] != nil { return true }
+        guard let dot = name.firstIndex(of: ".") else { return false }
+        return wildcard[String(name[name.index(after: dot)...])] != nil
+    }
+
     /// The credential for `name` (lowercased, no trailing dot), or the default.
     public func credential(for name: String?) -> TLSCredential? {
         guard let name else { return fallback }
