@@ -1,16 +1,11 @@
 """The automatic HTTP→HTTPS redirect, HSTS, and the access log's TLS fields, with curl as the client."""
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from velocity import cli, free_port
-
-
-def curl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True, text=True, timeout=20)
+from velocity import cli, curl, free_port
 
 
 @pytest.fixture

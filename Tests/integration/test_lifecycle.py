@@ -92,18 +92,24 @@ def test_resumes_latest_revision(http_server):
     assert len(http_server.revisions()) == 2
 
 
-def test_empty_store_starts_welcome_site(make_velocity):
-    if not port_is_free(8080, "0.0.0.0"):
-        pytest.skip("port 8080 is in use by another process, and the embedded welcome site listens on :8080")
+def test_empty_store_starts_welcome_site(make_velocity, tmp_path):
+    for port in (8080, 8443):
+        if not port_is_free(port, "0.0.0.0"):
+            pytest.skip(f"port {port} is in use by another process, and the embedded welcome site listens on it")
     server = make_velocity().start()
-    response = requests.get("http://127.0.0.1:8080/", timeout=10)
-    assert response.status_code == 200
+    root = tmp_path / "root.pem"
+    root.write_text(cli("ca", "export", "--data-dir", server.data_dir).stdout)
+    # HTTP redirects to HTTPS, which the internal CA's certificate makes trusted.
+    redirect = requests.get("http://127.0.0.1:8080/", timeout=10, allow_redirects=False)
+    assert (redirect.status_code, redirect.headers["Location"]) == (308, "https://127.0.0.1:8443/")
+    response = requests.get("http://localhost:8080/", timeout=10, verify=str(root))
+    assert response.url == "https://localhost:8443/" and response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert "Velocity is running" in response.text
     [revision] = server.revisions()
     assert (revision["number"], revision["source"]) == (1, "default")
     assert server.stop() == 0
-    assert port_is_free(8080, "0.0.0.0")
+    assert port_is_free(8080, "0.0.0.0") and port_is_free(8443, "0.0.0.0")
 
 
 # --- the data directory ---------------------------------------------------------------------------------------

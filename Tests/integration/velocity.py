@@ -1,5 +1,6 @@
 """Starts real `velocity run` processes on free loopback ports with their own SQLite data directories."""
 
+import datetime
 import http.client
 import json
 import os
@@ -11,6 +12,10 @@ import time
 from pathlib import Path
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +70,61 @@ def site_config(http_port: int, body: str = "hello\n", **extra) -> dict:
     return config
 
 
+def https_config(port: int, body: str = "hello\n", **extra) -> dict:
+    """`site_config`'s catch-all site behind HTTPS listeners on 127.0.0.1 and [::1] at `port`."""
+    listeners = [{"protocol": "https", "address": f"{host}:{port}"} for host in ["127.0.0.1", "[::1]"]]
+    return site_config(port, body, listeners=listeners, **extra)
+
+
+def curl(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
+    """Runs Debian's curl (OpenSSL 3.0: X25519, no post-quantum group) quietly, failing on HTTP errors."""
+    return subprocess.run(
+        ["curl", "-sS", "--fail", "--max-time", str(timeout), *args],
+        capture_output=True, text=True, timeout=timeout + 5,
+    )
+
+
+class LocalCA:
+    """A throwaway certificate authority (EC P-256) for tests that configure certificates of their own."""
+
+    def __init__(self, name: str):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        self.certificate = (
+            self._builder(subject, subject, self.key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue(self, *names: str) -> tuple[str, str]:
+        """A leaf for the DNS `names`: (certificate PEM, private key PEM)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+        certificate = (
+            self._builder(subject, self.certificate.subject, key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+    @staticmethod
+    def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """http.client over a unix domain socket."""
 
@@ -96,7 +156,7 @@ class Velocity:
 
     `admin` is the `--admin` address (default 127.0.0.1 on a free port; `unix:/path` works too); `token` is sent
     as a bearer token on every admin request this helper makes. `http_port` is set by whoever configures a
-    data-plane listener, for `fetch` and `state`."""
+    data-plane listener, for `fetch` and `state`; `https_port` likewise for an HTTPS one."""
 
     def __init__(
         self,
@@ -110,6 +170,7 @@ class Velocity:
         self.admin_address = admin or f"127.0.0.1:{self.admin_port}"
         self.token = token
         self.http_port: int | None = None
+        self.https_port: int | None = None
         self.process: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir) / "server.log"
 

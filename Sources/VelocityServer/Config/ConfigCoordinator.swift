@@ -113,12 +113,11 @@ actor ConfigCoordinator {
         } catch {
             throw .store(error)
         }
-        let provisional = Snapshot(
-            revision: current.revision + 1, validated: validated, sha256: sha256, admin: policy, certificates: table)
         let opened: [ListenAddress]
         do {
-            opened = try await listeners.bindMissing(provisional.listeners)
+            opened = try await listeners.bindMissing(Snapshot.listeners(of: validated.config))
         } catch {
+            await restoreListeners(current, closing: [])
             throw .listen(error)
         }
         var newAdminChannel: (any Channel)?
@@ -126,7 +125,7 @@ actor ConfigCoordinator {
             do {
                 newAdminChannel = try await admin.bind(newAdminAddress)
             } catch {
-                await listeners.close(opened)
+                await restoreListeners(current, closing: opened)
                 throw .listen(ListenError(address: newAdminAddress, underlying: error))
             }
         }
@@ -135,7 +134,7 @@ actor ConfigCoordinator {
             revision = try store.commit(
                 RevisionDraft(document: document, sha256: sha256, source: source, who: who), basedOn: current.revision)
         } catch {
-            await listeners.close(opened)
+            await restoreListeners(current, closing: opened)
             try? await newAdminChannel?.close()
             throw .store(error)
         }
@@ -154,6 +153,17 @@ actor ConfigCoordinator {
             "config applied",
             metadata: ["revision": "\(revision.number)", "source": "\(source.rawValue)", "who": "\(who)"])
         return .applied(snapshot)
+    }
+
+    /// Undoes a change's listener work: closes what it opened and reopens any socket of `current` it
+    /// replaced (an address whose protocol changed), so a failed change leaves the listeners as they were.
+    private func restoreListeners(_ current: Snapshot, closing opened: [ListenAddress]) async {
+        await listeners.close(opened)
+        do {
+            _ = try await listeners.bindMissing(current.listeners)
+        } catch {
+            logger.error("could not reopen a listener after a failed change", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Reissues the internal certificate when it nears expiry and publishes it in a snapshot of the same

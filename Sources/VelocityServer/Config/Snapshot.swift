@@ -28,13 +28,18 @@ public final class Snapshot: Sendable {
         admin: AdminPolicy,
         certificates: CertificateTable
     ) {
-        let listeners = Dictionary(
-            (validated.config.listeners ?? []).compactMap { listener in
-                ListenAddress(listener.address).map { ($0, listener.protocol) }
-            }, uniquingKeysWith: { first, _ in first })
         self.init(
             revision: revision, document: validated.document, sha256: sha256, config: validated.config,
-            router: Router(config: validated.config), admin: admin, listeners: listeners, certificates: certificates)
+            router: Router(config: validated.config), admin: admin, listeners: Self.listeners(of: validated.config),
+            certificates: certificates)
+    }
+
+    /// The sockets a config asks for; validation has made sure the addresses parse and do not collide.
+    static func listeners(of config: VelocityConfig) -> [ListenAddress: ListenerConfig.TransportProtocol] {
+        Dictionary(
+            (config.listeners ?? []).compactMap { listener in
+                ListenAddress(listener.address).map { ($0, listener.protocol) }
+            }, uniquingKeysWith: { first, _ in first })
     }
 
     private init(

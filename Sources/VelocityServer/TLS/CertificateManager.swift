@@ -25,11 +25,15 @@ final class CertificateManager {
         try internalCA().certificatePEM
     }
 
-    /// The certificates for `config`; empty when it has no HTTPS listener. Errors name the config entry.
+    /// The certificates for `config`. Listed certificates are always loaded, so a bad one is refused when it
+    /// is written, not later when an HTTPS listener appears; internal ones only when there is a listener to
+    /// present them. Errors name the config entry.
     func table(for config: VelocityConfig, now: Date = Date()) throws -> CertificateTable {
-        guard (config.listeners ?? []).contains(where: { $0.protocol == .https }) else { return CertificateTable([]) }
         let configured = try (config.tls?.certificates ?? []).enumerated().map { index, entry in
             try Self.credential(entry, at: JSONPointer(tokens: ["tls", "certificates", String(index)]))
+        }
+        guard (config.listeners ?? []).contains(where: { $0.protocol == .https }) else {
+            return CertificateTable(configured)
         }
         let configuredNames = CertificateTable(configured)
         let automatic = Self.automaticNames(config).filter { name in
