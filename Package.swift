@@ -73,6 +73,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "RoutingBenchmark",
+            dependencies: ["VelocityConfig", "VelocityHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "benchmarks/routing"
+        ),
         .testTarget(name: "VelocityConfigTests", dependencies: ["VelocityConfig"]),
         .testTarget(name: "VelocityStoreTests", dependencies: ["VelocityStore"]),
         .testTarget(

@@ -20,9 +20,9 @@ public struct StaticResponse: Sendable {
         close = config.close ?? false
     }
 
-    /// A permanent redirect that keeps the method (308).
-    public init(redirectTo location: String) {
-        status = .permanentRedirect
+    /// A redirect; 308 (permanent, keeps the method) unless told otherwise.
+    public init(redirectTo location: String, status: HTTPResponse.Status = .permanentRedirect) {
+        self.status = status
         headerFields = [.location: location]
         body = ByteBuffer()
         close = false

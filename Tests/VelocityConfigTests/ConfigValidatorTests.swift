@@ -98,6 +98,26 @@ import VelocityConfig
         (#"{"admin": null}"#, "/admin"),
         (#"{"sites": [{"hsts": {"max_age": -5}}]}"#, "/sites/0/hsts/max_age"),
         (#"{"sites": [{"hsts": {}}]}"#, "/sites/0/hsts"),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "redirect", "to": "/{nope}"}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/to"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "redirect", "to": "/{host"}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/to"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "redirect", "to": "/", "status": 200}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/status"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "headers", "response": {"delete": ["a b"]}}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/response/delete/0"
+        ),
+        (
+            #"{"sites": [{"routes": [{"handle": [{"handler": "headers", "request": {"set": {"X": ["a\r\nb"]}}}]}]}]}"#,
+            "/sites/0/routes/0/handle/0/request/set/X/0"
+        ),
         (#"{"sites": [{"hosts": null}]}"#, "/sites/0/hosts"),
         (
             #"{"admin": {"auth": {"bearer_token_sha256": ["\#(String(repeating: "ａ", count: 64))"]}}}"#,

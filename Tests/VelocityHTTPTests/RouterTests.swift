@@ -107,6 +107,56 @@ import VelocityHTTP
         #expect(hsts("http") == nil)
     }
 
+    @Test func redirectsWithPlaceholders() throws {
+        let router = try router(
+            """
+            {"sites": [{"hsts": {"max_age": 5}, "routes": [
+              {"match": [{"path": ["/old/*"]}],
+               "handle": [{"handler": "redirect", "to": "https://{host}/new{path}?{query}&m={method}&ip={remote_ip}", "status": 301}]},
+              {"handle": [{"handler": "redirect", "to": "{scheme}://{host}{uri}"}]}
+            ]}]}
+            """)
+        func answer(_ scheme: String, _ path: String) -> StaticResponse? {
+            let request = HTTPRequest(method: .get, scheme: scheme, authority: "A.example:8080", path: path)
+            let routing = RoutingRequest(request: request, remoteAddress: IPAddress("::1"))
+            guard case .respond(let response) = router.route(routing) else { return nil }
+            return response
+        }
+        let moved = try #require(answer("http", "/old/x?y=1"))
+        #expect(moved.status.code == 301)
+        #expect(moved.headerFields[.location] == "https://a.example/new/old/x?y=1&m=GET&ip=::1")
+        #expect(moved.headerFields[.strictTransportSecurity] == nil)
+        let secure = try #require(answer("https", "/p?q"))
+        #expect(secure.status.code == 308)
+        #expect(secure.headerFields[.location] == "https://a.example/p?q")
+        #expect(secure.headerFields[.strictTransportSecurity] == "max-age=5")
+    }
+
+    @Test func headersHandlersEditRequestsAndResponses() throws {
+        let router = try router(
+            """
+            {"sites": [{"routes": [
+              {"handle": [{"handler": "headers",
+                           "request": {"set": {"X-Team": ["blue"]}, "delete": ["X-Drop"]},
+                           "response": {"set": {"X-Frame-Options": ["DENY"]}, "add": {"X-Extra": ["1", "2"]},
+                                        "delete": ["X-Remove"]}}]},
+              {"match": [{"header": {"X-Team": ["blue"]}, "not": [{"header": {"X-Drop": []}}]}],
+               "handle": [{"handler": "static_response", "body": "blue", "headers": {"X-Remove": ["gone"]}}]}
+            ]}]}
+            """)
+        let request = HTTPRequest(
+            method: .get, scheme: "http", authority: "h", path: "/",
+            headerFields: [HTTPField.Name("X-Drop")!: "1", HTTPField.Name("X-Team")!: "red"])
+        guard case .respond(let response) = router.route(RoutingRequest(request: request, remoteAddress: nil)) else {
+            Issue.record("no response")
+            return
+        }
+        #expect(String(buffer: response.body) == "blue")
+        #expect(response.headerFields[HTTPField.Name("X-Frame-Options")!] == "DENY")
+        #expect(response.headerFields[values: HTTPField.Name("X-Extra")!] == ["1", "2"])
+        #expect(response.headerFields[HTTPField.Name("X-Remove")!] == nil)
+    }
+
     @Test func compilesStaticResponses() throws {
         let router = try router(
             #"{"sites": [{"routes": [{"handle": [{"handler": "static_response", "status": 418, "headers": {"X-A": ["1", "2"]}, "close": true}]}]}]}"#

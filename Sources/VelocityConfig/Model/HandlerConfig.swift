@@ -1,9 +1,11 @@
 /// One handler in a route, chosen by its `handler` member.
 public enum HandlerConfig: Decodable, Sendable, Equatable {
     case staticResponse(StaticResponseConfig)
+    case redirect(RedirectConfig)
+    case headers(HeadersConfig)
 
     /// The handler names this build knows, as written in a config.
-    public static let names = ["static_response"]
+    public static let names = ["static_response", "redirect", "headers"]
 
     enum CodingKeys: String, CodingKey {
         case handler
@@ -14,6 +16,10 @@ public enum HandlerConfig: Decodable, Sendable, Equatable {
         switch name {
         case "static_response":
             self = .staticResponse(try StaticResponseConfig(from: decoder))
+        case "redirect":
+            self = .redirect(try RedirectConfig(from: decoder))
+        case "headers":
+            self = .headers(try HeadersConfig(from: decoder))
         default:
             throw ConfigError(
                 at: JSONPointer(codingPath: decoder.codingPath + [CodingKeys.handler]),
@@ -37,4 +43,29 @@ public struct StaticResponseConfig: Decodable, Sendable, Equatable {
         self.body = body
         self.close = close
     }
+}
+
+/// Answers with a redirect to a URL made from the request: `{scheme}`, `{host}`, `{uri}` (path and query),
+/// `{path}`, `{query}`, `{method}` and `{remote_ip}` are replaced.
+public struct RedirectConfig: Decodable, Sendable, Equatable {
+    public var to: String
+    /// 301, 302, 303, 307 or 308 (the default: permanent, keeps the method).
+    public var status: Int?
+}
+
+/// Changes request headers (seen by later matchers and handlers) and response headers (of whatever answers
+/// the request after this handler).
+public struct HeadersConfig: Decodable, Sendable, Equatable {
+    public var request: HeaderOperations?
+    public var response: HeaderOperations?
+}
+
+/// Header edits, applied in the order delete, set, add.
+public struct HeaderOperations: Decodable, Sendable, Equatable {
+    /// Replace every value of these headers.
+    public var set: [String: [String]]?
+    /// Append these values.
+    public var add: [String: [String]]?
+    /// Remove these headers.
+    public var delete: [String]?
 }

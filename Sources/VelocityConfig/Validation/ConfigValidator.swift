@@ -196,6 +196,25 @@ private struct MeaningChecker {
                         at: handlerPointer.appending("status"), "status \(status) is not between 100 and 599")
                 }
                 try checkHeaders(response.headers, at: handlerPointer.appending("headers"))
+            case .redirect(let redirect):
+                if let status = redirect.status, ![301, 302, 303, 307, 308].contains(status) {
+                    throw ConfigError(
+                        at: handlerPointer.appending("status"), "a redirect status is 301, 302, 303, 307 or 308")
+                }
+                if let problem = Placeholders.problem(in: redirect.to) {
+                    throw ConfigError(at: handlerPointer.appending("to"), problem)
+                }
+            case .headers(let headers):
+                for (side, operations) in [("request", headers.request), ("response", headers.response)] {
+                    guard let operations else { continue }
+                    let pointer = handlerPointer.appending(side)
+                    try checkHeaders(operations.set, at: pointer.appending("set"))
+                    try checkHeaders(operations.add, at: pointer.appending("add"))
+                    for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
+                        throw ConfigError(
+                            at: pointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,18 @@ public struct IPAddress: Sendable, Hashable {
     }
 }
 
+extension IPAddress: CustomStringConvertible {
+    /// The canonical text form (`127.0.0.1`, `::1`).
+    public var description: String {
+        guard bytes.count == 4 || bytes.count == 16 else { return "" }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        let written = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
+        guard written != nil else { return "" }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 /// An address range in CIDR form (`10.0.0.0/8`, `::1/128`); a bare address is a range of one.
 public struct IPRange: Sendable, Hashable {
     public var network: IPAddress

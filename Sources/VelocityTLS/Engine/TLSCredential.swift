@@ -1,6 +1,7 @@
 import CNIOBoringSSL
 import Foundation
 import SwiftASN1
+import VelocityConfig
 import X509
 
 /// Why a certificate or key could not be used.
@@ -76,25 +77,9 @@ public final class TLSCredential: @unchecked Sendable {
         return names.compactMap { name in
             switch name {
             case .dnsName(let dns): dns.lowercased()
-            case .ipAddress(let bytes): IPText.format(Array(bytes.bytes))
+            case .ipAddress(let bytes): IPAddress(bytes: Array(bytes.bytes)).description
             default: nil
             }
-        }
-    }
-}
-
-/// IP addresses as text, for matching a connection's local address against certificate names.
-enum IPText {
-    static func format(_ bytes: [UInt8]) -> String? {
-        switch bytes.count {
-        case 4: return bytes.map(String.init).joined(separator: ".")
-        case 16:
-            var address = in6_addr()
-            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
-            return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        default: return nil
         }
     }
 }
