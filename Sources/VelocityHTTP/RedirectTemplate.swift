@@ -30,7 +30,7 @@ struct RedirectTemplate: Sendable {
         case "uri": request.request.path ?? "/"
         case "path": String(request.path)
         case "query": String(request.query)
-        case "method": request.request.method.rawValue
+        case "method": request.method.rawValue
         case "remote_ip": request.remoteAddress?.description ?? ""
         default: ""
         }

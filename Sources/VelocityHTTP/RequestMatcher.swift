@@ -4,6 +4,8 @@ import VelocityConfig
 /// What a matcher reads of a request, borrowed for the duration of one routing decision.
 public struct RoutingRequest {
     public var request: HTTPRequest
+    /// Read once: `HTTPRequest.method` parses its text on every access.
+    public let method: HTTPRequest.Method
     public var host: Substring
     public var path: Substring
     public var query: Substring
@@ -11,12 +13,13 @@ public struct RoutingRequest {
 
     public init(request: HTTPRequest, remoteAddress: IPAddress?) {
         self.request = request
+        method = request.method
         self.remoteAddress = remoteAddress
         host = HostName.normalize(authority: Substring(request.authority ?? ""))
         let target = Substring(request.path ?? "/")
-        if let mark = target.firstIndex(of: "?") {
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<mark]
-            query = target[target.index(after: mark)...]
+            query = target[target.utf8.index(after: mark)...]
         } else {
             path = target
             query = ""
@@ -24,15 +27,16 @@ public struct RoutingRequest {
     }
 }
 
-/// A compiled matcher set: every present matcher must match.
-struct RequestMatcher: Sendable {
-    private var hosts: SiteTable?
-    private var paths: [PathPattern]?
-    private var methods: [HTTPRequest.Method]?
-    private var headers: [(HTTPField.Name, [String])]
-    private var query: [(String, [String])]
-    private var remoteRanges: [IPRange]?
-    private var negated: [RequestMatcher]
+/// A compiled matcher set: every present matcher must match. A class, so that trying it on a request costs
+/// one reference count rather than one per stored array.
+final class RequestMatcher: Sendable {
+    private let hosts: SiteTable?
+    private let paths: [PathPattern]?
+    private let methods: [HTTPRequest.Method]?
+    private let headers: [(HTTPField.Name, [String])]
+    private let query: [(String, [String])]
+    private let remoteRanges: [IPRange]?
+    private let negated: [RequestMatcher]
 
     init(_ set: MatcherSet) {
         // An empty list matches nothing, like every other matcher (a table of no sites has no fallback).
@@ -50,7 +54,7 @@ struct RequestMatcher: Sendable {
     func matches(_ request: RoutingRequest) -> Bool {
         if let hosts, hosts.lookup(request.host) == nil { return false }
         if let paths, !paths.contains(where: { $0.matches(request.path) }) { return false }
-        if let methods, !methods.contains(request.request.method) { return false }
+        if let methods, !methods.contains(request.method) { return false }
         for (name, accepted) in headers {
             let values = request.request.headerFields[values: name]
             if values.isEmpty { return false }

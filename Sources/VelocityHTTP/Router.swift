@@ -63,10 +63,11 @@ private enum Handler: Sendable {
     case headers(request: HeaderEdits?, response: HeaderEdits?)
 }
 
-private struct Route: Sendable {
-    var matchers: [RequestMatcher]
-    var handlers: [Handler]
-    var terminal: Bool
+/// A class, so that iterating a site's routes costs one reference count per route.
+private final class Route: Sendable {
+    let matchers: [RequestMatcher]
+    let handlers: [Handler]
+    let terminal: Bool
 
     init(_ config: RouteConfig, hsts: HSTSConfig?) {
         matchers = (config.match ?? []).map(RequestMatcher.init)

@@ -22,7 +22,9 @@ struct SiteTable: Sendable {
 
     func lookup(_ host: Substring) -> Int? {
         if let index = exact[host] { return index }
-        if let dot = host.firstIndex(of: "."), let index = wildcard[host[host.index(after: dot)...]] {
+        if let dot = host.utf8.firstIndex(of: UInt8(ascii: ".")),
+            let index = wildcard[host[host.utf8.index(after: dot)...]]
+        {
             return index
         }
         return fallback

@@ -16,12 +16,14 @@ public enum PathPattern: Sendable, Hashable {
         }
     }
 
+    /// Compares bytes, as a URL path is: no Unicode normalization, and fast on the request path.
     public func matches(_ path: Substring) -> Bool {
         switch self {
         case .any: true
-        case .exact(let exact): path == exact
-        case .prefix(let prefix): path.hasPrefix(prefix)
-        case .suffix(let suffix): path.hasSuffix(suffix)
+        case .exact(let exact): path.utf8.elementsEqual(exact.utf8)
+        case .prefix(let prefix): path.utf8.starts(with: prefix.utf8)
+        case .suffix(let suffix):
+            path.utf8.count >= suffix.utf8.count && path.utf8.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
         }
     }
 }
