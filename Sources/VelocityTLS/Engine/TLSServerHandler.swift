@@ -20,10 +20,15 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let certificates: CertificateTable
     private var connection: TLSConnection?
     private var state = State.handshaking
-    /// Writes made before the handshake finished, sent once it has.
-    private var waitingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// Plaintext written since the last flush (or before the handshake finished), encrypted in one go so
+    /// that a response's head and body share a record. Reused across flushes.
+    private var plaintext = ByteBuffer()
+    private var plaintextPromises: [EventLoopPromise<Void>] = []
     /// Promises of plaintext already encrypted, completed when the records carrying it are written.
     private var encryptedPromises: [EventLoopPromise<Void>] = []
+
+    /// A plaintext buffer that grew past this (a large response) is let go after use, not kept per connection.
+    private static let retainedPlaintextCapacity = 64 * 1024
 
     /// What the handshake negotiated; nil until it completes.
     public private(set) var sessionInfo: TLSSessionInfo?
@@ -59,7 +64,10 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
                 sessionInfo = info
                 flushOutput(context: context)
                 context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: info.alpn))
-                sendWaitingWrites(context: context)
+                if plaintext.readableBytes > 0 {  // written while the handshake ran
+                    encryptPlaintext()
+                    flushOutput(context: context)
+                }
             }
         }
         readPlaintext(context: context, connection)
@@ -85,27 +93,24 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let bytes = unwrapOutboundIn(data)
-        switch state {
-        case .handshaking:
-            waitingWrites.append((bytes, promise))
-        case .open:
-            guard let connection, connection.write(bytes) else {
-                promise?.fail(ChannelError.ioOnClosedChannel)
-                return
-            }
-            if let promise { encryptedPromises.append(promise) }
-        case .closed:
+        guard state != .closed else {
             promise?.fail(ChannelError.ioOnClosedChannel)
+            return
         }
+        var bytes = unwrapOutboundIn(data)
+        plaintext.writeBuffer(&bytes)
+        if let promise { plaintextPromises.append(promise) }
     }
 
     public func flush(context: ChannelHandlerContext) {
-        if state == .open { flushOutput(context: context) }
+        guard state == .open else { return }
+        encryptPlaintext()
+        flushOutput(context: context)
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if state == .open, mode == .all, let connection {
+            encryptPlaintext()
             connection.shutdown()
             flushOutput(context: context)
         }
@@ -115,20 +120,23 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     public func channelInactive(context: ChannelHandlerContext) {
         state = .closed
-        for (_, promise) in waitingWrites { promise?.fail(ChannelError.ioOnClosedChannel) }
-        waitingWrites = []
-        for promise in encryptedPromises { promise.fail(ChannelError.ioOnClosedChannel) }
+        for promise in plaintextPromises + encryptedPromises { promise.fail(ChannelError.ioOnClosedChannel) }
+        plaintextPromises = []
         encryptedPromises = []
         context.fireChannelInactive()
     }
 
-    private func sendWaitingWrites(context: ChannelHandlerContext) {
-        let writes = waitingWrites
-        waitingWrites = []
-        for (bytes, promise) in writes {
-            write(context: context, data: wrapOutboundOut(bytes), promise: promise)
+    /// Encrypts the buffered plaintext (BoringSSL cuts it into records of at most 16 KiB).
+    private func encryptPlaintext() {
+        guard let connection, plaintext.readableBytes > 0 || !plaintextPromises.isEmpty else { return }
+        if connection.write(plaintext) {
+            encryptedPromises += plaintextPromises
+        } else {
+            for promise in plaintextPromises { promise.fail(ChannelError.ioOnClosedChannel) }
         }
-        if !writes.isEmpty { flushOutput(context: context) }
+        plaintextPromises = []
+        plaintext.clear()
+        if plaintext.capacity > Self.retainedPlaintextCapacity { plaintext = ByteBuffer() }
     }
 
     /// Writes every pending record in one buffer and completes the promises of the plaintext it carries.
