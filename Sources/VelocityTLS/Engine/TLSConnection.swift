@@ -114,6 +114,9 @@ final class TLSConnection {
 
     var pendingOutput: Int { Int(BIO_pending(output)) }
 
+    /// Whether a read could produce anything: undelivered plaintext, or network bytes not yet processed.
+    var hasInput: Bool { SSL_pending(ssl) > 0 || BIO_pending(input) > 0 }
+
     /// Moves every encrypted byte waiting in the output BIO into `buffer`.
     func drainOutput(into buffer: inout ByteBuffer) {
         var contents: UnsafePointer<UInt8>?

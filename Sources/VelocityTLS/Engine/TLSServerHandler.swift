@@ -74,14 +74,14 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func readPlaintext(context: ChannelHandlerContext, _ connection: TLSConnection) {
-        while state == .open {
+        // Checking for input first spares the allocation of a buffer that a read would leave empty.
+        reading: while state == .open, connection.hasInput {
             var buffer = context.channel.allocator.buffer(capacity: 16384)
             switch connection.read(into: &buffer) {
             case .data:
                 context.fireChannelRead(wrapInboundOut(buffer))
             case .needInput:
-                flushOutput(context: context)  // post-handshake messages such as session tickets
-                return
+                break reading
             case .closed:
                 close(context: context, mode: .all, promise: nil)
                 return
@@ -90,6 +90,7 @@ public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandl
                 return
             }
         }
+        if state == .open { flushOutput(context: context) }  // post-handshake messages such as session tickets
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
