@@ -79,3 +79,19 @@ def test_access_log_records_protocol_and_tls(secure):
     assert https_line["bytes_out"] == "7" and float(https_line["duration_ms"]) >= 0
     assert http_line["proto"] == "HTTP/1.1" and http_line["remote"] == "127.0.0.1"
     assert "tls_version" not in http_line
+
+
+def test_site_marked_internal_gets_an_internal_certificate(make_velocity, tmp_path):
+    instance = make_velocity()
+    port = free_port()
+    site = {"hosts": ["staging.example"], "tls": {"internal": True}}
+    site["routes"] = [{"handle": [{"handler": "static_response", "body": "staging\n"}]}]
+    instance.start({"listeners": [{"protocol": "https", "address": f"127.0.0.1:{port}"}], "sites": [site]})
+    root = tmp_path / "root.pem"
+    root.write_text(cli("ca", "export", "--data-dir", instance.data_dir).stdout)
+    answer = curl("--cacert", str(root), "--resolve", f"staging.example:{port}:127.0.0.1", f"https://staging.example:{port}/")
+    assert answer.stdout == "staging\n", answer.stderr
+    # A name the internal CA cannot certify is refused with its place in the config, and nothing changes.
+    refused = instance.api("POST", "/config/sites/0/hosts", "bad_name.example")
+    assert refused.status_code == 400 and refused.json()["pointer"] == "/sites/0/hosts/1", refused.text
+    assert len(instance.api("GET", "/revisions").json()) == 1

@@ -7,6 +7,14 @@ public struct SiteConfig: Decodable, Sendable, Equatable {
     public var routes: [RouteConfig]?
     /// Adds `Strict-Transport-Security` to every HTTPS response of the site.
     public var hsts: HSTSConfig?
+    public var tls: SiteTLSConfig?
+}
+
+/// How the site's names get certificates.
+public struct SiteTLSConfig: Decodable, Sendable, Equatable {
+    /// Certify every host of the site with the internal CA (as `localhost` and `*.internal` names always are),
+    /// for names only your own clients need to trust.
+    public var `internal`: Bool?
 }
 
 /// HTTP Strict Transport Security (RFC 6797): browsers use only HTTPS for the site from then on.

@@ -40,7 +40,13 @@ final class CertificateManager {
             configuredNames.isEmpty || !(configuredNames.credential(for: name)?.names.covers(name) ?? false)
         }
         guard !automatic.isEmpty else { return CertificateTable(configured) }
-        let internalLeaf = try internalLeaf(for: automatic, now: now)
+        let internalLeaf: TLSCredential
+        do {
+            internalLeaf = try self.internalLeaf(for: automatic, now: now)
+        } catch InternalCAError.invalidName(let name, let reason) {
+            throw ConfigError(
+                at: Self.pointer(ofHost: name, in: config), "the internal CA cannot certify \"\(name)\": \(reason)")
+        }
         return CertificateTable(configured + [internalLeaf], default: internalLeaf)
     }
 
@@ -83,7 +89,8 @@ final class CertificateManager {
         return created
     }
 
-    /// Site hosts the internal CA may certify, plus loopback names and the IPs HTTPS listeners bind to.
+    /// Site hosts the internal CA may certify (all of a site marked `tls.internal`), plus loopback names and
+    /// the IPs HTTPS listeners bind to.
     private static func automaticNames(_ config: VelocityConfig) -> [String] {
         var names = loopbackNames
         for listener in config.listeners ?? [] where listener.protocol == .https {
@@ -94,10 +101,21 @@ final class CertificateManager {
             }
         }
         for site in config.sites ?? [] {
-            names += (site.hosts ?? []).map { $0.lowercased() }.filter(InternalCA.coversAutomatically)
+            let hosts = (site.hosts ?? []).map { $0.lowercased() }
+            names += site.tls?.internal == true ? hosts : hosts.filter(InternalCA.coversAutomatically)
         }
         var seen = Set<String>()
         return names.filter { seen.insert($0).inserted }
+    }
+
+    /// Where a host name the internal CA refused stands in the config.
+    private static func pointer(ofHost name: String, in config: VelocityConfig) -> JSONPointer {
+        for (siteIndex, site) in (config.sites ?? []).enumerated() {
+            if let hostIndex = (site.hosts ?? []).firstIndex(where: { $0.lowercased() == name }) {
+                return JSONPointer(tokens: ["sites", String(siteIndex), "hosts", String(hostIndex)])
+            }
+        }
+        return JSONPointer(tokens: ["listeners"])
     }
 
     private static func credential(_ entry: CertificateConfig, at pointer: JSONPointer) throws -> TLSCredential {
