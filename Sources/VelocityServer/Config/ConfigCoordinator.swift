@@ -89,10 +89,13 @@ actor ConfigCoordinator {
         let current = snapshots.load()
         if let ifMatch, ifMatch != current.revision { throw .stale(current: current.revision) }
         let document: JSONValue
+        let newAdminAddress: ListenAddress
         let validated: ValidatedConfig
         do {
             document = try edit(current.document)
-            validated = try ConfigValidator.validate(document, context: validationContext(for: document))
+            newAdminAddress = ConfigValidator.adminAddress(of: document, override: adminOverride)
+            validated = try ConfigValidator.validate(
+                document, context: ValidationContext(adminAddress: newAdminAddress))
         } catch let error as JSONEditError {
             throw .edit(error)
         } catch let error as ConfigError {
@@ -103,7 +106,6 @@ actor ConfigCoordinator {
         let sha256 = Digest.sha256Hex(document)
         if sha256 == current.sha256, !force { return .unchanged(current) }
 
-        let newAdminAddress = ConfigValidator.adminAddress(of: document, override: adminOverride)
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
         let table: CertificateTable
         do {

@@ -36,9 +36,7 @@ final class CertificateManager {
             return CertificateTable(configured)
         }
         let configuredNames = CertificateTable(configured)
-        let automatic = Self.automaticNames(config).filter { name in
-            configuredNames.isEmpty || !(configuredNames.credential(for: name)?.names.covers(name) ?? false)
-        }
+        let automatic = Self.automaticNames(config).filter { !configuredNames.covers(Substring($0)) }
         guard !automatic.isEmpty else { return CertificateTable(configured) }
         let internalLeaf: TLSCredential
         do {
@@ -133,13 +131,5 @@ final class CertificateManager {
         } catch {
             throw ConfigError(at: pointer, error.description)
         }
-    }
-}
-
-extension [String] {
-    /// Whether a certificate listing these names is valid for `name` (exactly, or by a one-label wildcard).
-    fileprivate func covers(_ name: String) -> Bool {
-        contains(name)
-            || name.firstIndex(of: ".").map { contains("*" + name[$0...]) } ?? false
     }
 }

@@ -1,8 +1,9 @@
 /// The certificates of one snapshot, found by server name the way clients check them: the exact name first,
 /// then a `*.` wildcard covering its first label, then the default.
 public struct CertificateTable: Sendable {
-    private var exact: [String: TLSCredential] = [:]
-    private var wildcard: [String: TLSCredential] = [:]
+    // Keyed by Substring so that lookups with a slice of a request's host allocate nothing.
+    private var exact: [Substring: TLSCredential] = [:]
+    private var wildcard: [Substring: TLSCredential] = [:]
     private let fallback: TLSCredential?
     /// Every certificate in the table, in the order given.
     public let credentials: [TLSCredential]
@@ -14,9 +15,9 @@ public struct CertificateTable: Sendable {
         for credential in credentials {
             for name in credential.names {
                 if name.hasPrefix("*.") {
-                    if wildcard[String(name.dropFirst(2))] == nil { wildcard[String(name.dropFirst(2))] = credential }
-                } else if exact[name] == nil {
-                    exact[name] = credential
+                    wildcard[name.dropFirst(2)] = wildcard[name.dropFirst(2)] ?? credential
+                } else {
+                    exact[Substring(name)] = exact[Substring(name)] ?? credential
                 }
             }
         }
@@ -25,20 +26,19 @@ public struct CertificateTable: Sendable {
     public var isEmpty: Bool { fallback == nil }
 
     /// Whether a certificate other than the default covers `name`, so HTTPS for it will be trusted.
-    public func covers(_ name: some StringProtocol) -> Bool {
-        let name = String(name)
-        if exact[name] != nil { return true }
-        guard let dot = name.firstIndex(of: ".") else { return false }
-        return wildcard[String(name[name.index(after: dot)...])] != nil
+    public func covers(_ name: Substring) -> Bool {
+        match(name) != nil
     }
 
     /// The credential for `name` (lowercased, no trailing dot), or the default.
     public func credential(for name: String?) -> TLSCredential? {
-        guard let name else { return fallback }
+        name.flatMap { match(Substring($0)) } ?? fallback
+    }
+
+    /// The exact name, else a wildcard covering its first label.
+    private func match(_ name: Substring) -> TLSCredential? {
         if let credential = exact[name] { return credential }
-        if let dot = name.firstIndex(of: "."), let credential = wildcard[String(name[name.index(after: dot)...])] {
-            return credential
-        }
-        return fallback
+        guard let dot = name.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+        return wildcard[name[name.utf8.index(after: dot)...]]
     }
 }
