@@ -3,9 +3,16 @@ public enum HandlerConfig: Decodable, Sendable, Equatable {
     case staticResponse(StaticResponseConfig)
     case redirect(RedirectConfig)
     case headers(HeadersConfig)
+    case fileServer(FileServerConfig)
+    case rewrite(RewriteConfig)
+    case encode(EncodeConfig)
+    case basicAuth(BasicAuthConfig)
+    case subroute(SubrouteConfig)
 
     /// The handler names this build knows, as written in a config.
-    public static let names = ["static_response", "redirect", "headers"]
+    public static let names = [
+        "static_response", "redirect", "headers", "file_server", "rewrite", "encode", "basic_auth", "subroute",
+    ]
 
     enum CodingKeys: String, CodingKey {
         case handler
@@ -20,6 +27,16 @@ public enum HandlerConfig: Decodable, Sendable, Equatable {
             self = .redirect(try RedirectConfig(from: decoder))
         case "headers":
             self = .headers(try HeadersConfig(from: decoder))
+        case "file_server":
+            self = .fileServer(try FileServerConfig(from: decoder))
+        case "rewrite":
+            self = .rewrite(try RewriteConfig(from: decoder))
+        case "encode":
+            self = .encode(try EncodeConfig(from: decoder))
+        case "basic_auth":
+            self = .basicAuth(try BasicAuthConfig(from: decoder))
+        case "subroute":
+            self = .subroute(try SubrouteConfig(from: decoder))
         default:
             throw ConfigError(
                 at: JSONPointer(codingPath: decoder.codingPath + [CodingKeys.handler]),
@@ -68,4 +85,10 @@ public struct HeaderOperations: Decodable, Sendable, Equatable {
     public var add: [String: [String]]?
     /// Remove these headers.
     public var delete: [String]?
+}
+
+/// Routes tried in order within the enclosing route, as a site's routes are; a subroute that answers nothing
+/// passes the request on to the enclosing route's next handler.
+public struct SubrouteConfig: Decodable, Sendable, Equatable {
+    public var routes: [RouteConfig]?
 }

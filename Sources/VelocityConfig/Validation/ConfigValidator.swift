@@ -188,35 +188,118 @@ private struct MeaningChecker {
             try checkMatcherSet(set, at: pointer.appending("match").appending(index))
         }
         for (index, handler) in (route.handle ?? []).enumerated() {
-            let handlerPointer = pointer.appending("handle").appending(index)
-            switch handler {
-            case .staticResponse(let response):
-                if let status = response.status, !(100...599).contains(status) {
+            try checkHandler(handler, at: pointer.appending("handle").appending(index))
+        }
+    }
+
+    private func checkHandler(_ handler: HandlerConfig, at pointer: JSONPointer) throws {
+        switch handler {
+        case .staticResponse(let response):
+            if let status = response.status, !(100...599).contains(status) {
+                throw ConfigError(at: pointer.appending("status"), "status \(status) is not between 100 and 599")
+            }
+            try checkHeaders(response.headers, at: pointer.appending("headers"))
+        case .redirect(let redirect):
+            if let status = redirect.status, ![301, 302, 303, 307, 308].contains(status) {
+                throw ConfigError(at: pointer.appending("status"), "a redirect status is 301, 302, 303, 307 or 308")
+            }
+            if let problem = Placeholders.problem(in: redirect.to) {
+                throw ConfigError(at: pointer.appending("to"), problem)
+            }
+        case .headers(let headers):
+            for (side, operations) in [("request", headers.request), ("response", headers.response)] {
+                guard let operations else { continue }
+                let pointer = pointer.appending(side)
+                try checkHeaders(operations.set, at: pointer.appending("set"))
+                try checkHeaders(operations.add, at: pointer.appending("add"))
+                for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
                     throw ConfigError(
-                        at: handlerPointer.appending("status"), "status \(status) is not between 100 and 599")
-                }
-                try checkHeaders(response.headers, at: handlerPointer.appending("headers"))
-            case .redirect(let redirect):
-                if let status = redirect.status, ![301, 302, 303, 307, 308].contains(status) {
-                    throw ConfigError(
-                        at: handlerPointer.appending("status"), "a redirect status is 301, 302, 303, 307 or 308")
-                }
-                if let problem = Placeholders.problem(in: redirect.to) {
-                    throw ConfigError(at: handlerPointer.appending("to"), problem)
-                }
-            case .headers(let headers):
-                for (side, operations) in [("request", headers.request), ("response", headers.response)] {
-                    guard let operations else { continue }
-                    let pointer = handlerPointer.appending(side)
-                    try checkHeaders(operations.set, at: pointer.appending("set"))
-                    try checkHeaders(operations.add, at: pointer.appending("add"))
-                    for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
-                        throw ConfigError(
-                            at: pointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
-                    }
+                        at: pointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
                 }
             }
+        case .fileServer(let fileServer):
+            try checkFileServer(fileServer, at: pointer)
+        case .rewrite(let rewrite):
+            if let prefix = rewrite.stripPrefix, !prefix.hasPrefix("/") || prefix.utf8.contains(where: { $0 < 33 }) {
+                throw ConfigError(at: pointer.appending("strip_prefix"), "a prefix starts with \"/\" and has no spaces")
+            }
+            if let uri = rewrite.uri {
+                guard uri.hasPrefix("/") || uri.hasPrefix("{") else {
+                    throw ConfigError(at: pointer.appending("uri"), "a rewritten URI starts with \"/\"")
+                }
+                if let problem = Placeholders.problem(in: uri) {
+                    throw ConfigError(at: pointer.appending("uri"), problem)
+                }
+            }
+            if rewrite.stripPrefix == nil, rewrite.uri == nil {
+                throw ConfigError(at: pointer, "a rewrite needs strip_prefix or uri")
+            }
+        case .encode(let encode):
+            if let minimum = encode.minimumLength, minimum < 0 {
+                throw ConfigError(at: pointer.appending("minimum_length"), "must be 0 or more bytes")
+            }
+            if encode.encodings?.isEmpty == true {
+                throw ConfigError(at: pointer.appending("encodings"), "name at least one encoding")
+            }
+            for (index, type) in (encode.types ?? []).enumerated() where !Self.isMediaTypePattern(type) {
+                throw ConfigError(
+                    at: pointer.appending("types").appending(index),
+                    "\"\(type)\" is not a media type (type/subtype, type/* or type/*+suffix)")
+            }
+        case .basicAuth(let auth):
+            if auth.accounts.isEmpty {
+                throw ConfigError(at: pointer.appending("accounts"), "name at least one account")
+            }
+            var seen: Set<String> = []
+            for (index, account) in auth.accounts.enumerated() {
+                let accountPointer = pointer.appending("accounts").appending(index)
+                guard !account.username.isEmpty, !account.username.contains(":"), seen.insert(account.username).inserted
+                else {
+                    throw ConfigError(
+                        at: accountPointer.appending("username"), "usernames are non-empty, unique and have no \":\"")
+                }
+                do {
+                    _ = try ScryptHash(parsing: account.password)
+                } catch {
+                    throw ConfigError(at: accountPointer.appending("password"), error.description)
+                }
+            }
+            if let realm = auth.realm, realm.utf8.contains(where: { $0 < 32 || $0 == UInt8(ascii: "\"") }) {
+                throw ConfigError(at: pointer.appending("realm"), "a realm cannot contain quotes or control characters")
+            }
+        case .subroute(let subroute):
+            for (index, route) in (subroute.routes ?? []).enumerated() {
+                try checkRoute(route, at: pointer.appending("routes").appending(index))
+            }
         }
+    }
+
+    private func checkFileServer(_ config: FileServerConfig, at pointer: JSONPointer) throws {
+        guard !config.root.isEmpty, !config.root.utf8.contains(0) else {
+            throw ConfigError(at: pointer.appending("root"), "root must name a directory")
+        }
+        for (index, name) in (config.indexNames ?? []).enumerated()
+        where name.isEmpty || name.contains("/") || name == "." || name == ".." || name.utf8.contains(0) {
+            throw ConfigError(at: pointer.appending("index_names").appending(index), "an index name is a file name")
+        }
+        for (index, pattern) in (config.hide ?? []).enumerated()
+        where pattern.isEmpty || pattern.contains("/") || pattern.utf8.contains(0)
+            || pattern.filter({ $0 == "*" }).count > 1
+        {
+            throw ConfigError(
+                at: pointer.appending("hide").appending(index),
+                "hide takes file names or patterns with one *, such as *.bak")
+        }
+    }
+
+    /// `type/subtype`, `type/*` or `type/*+suffix`.
+    private static func isMediaTypePattern(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, HTTPToken.isValid(String(parts[0])), !parts[0].contains("*") else { return false }
+        let subtype = parts[1]
+        if subtype == "*" { return true }
+        if subtype.hasPrefix("*+") { return HTTPToken.isValid(String(subtype.dropFirst(2))) }
+        return HTTPToken.isValid(String(subtype)) && !subtype.contains("*")
     }
 
     private func checkMatcherSet(_ set: MatcherSet, at pointer: JSONPointer) throws {
