@@ -22,6 +22,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "VelocityConfig"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .target(name: "CVelocitySystem"),
         .target(
             name: "VelocityStore",
             dependencies: [
@@ -46,6 +49,11 @@ let package = Package(
             name: "VelocityHTTP",
             dependencies: [
                 "VelocityConfig",
+                "CZlib",
+                "CBrotli",
+                "CVelocitySystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
@@ -69,6 +77,8 @@ let package = Package(
         .executableTarget(
             name: "velocity",
             dependencies: [
+                "VelocityConfig",
+                "VelocityHTTP",
                 "VelocityServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -1,8 +1,8 @@
 import HTTPTypes
 import VelocityConfig
 
-/// What a matcher reads of a request, borrowed for the duration of one routing decision.
-public struct RoutingRequest {
+/// A request as routing sees it: parsed once, then changed only by the handlers that rewrite it.
+public struct RoutingRequest: Sendable {
     public var request: HTTPRequest
     /// Read once: `HTTPRequest.method` parses its text on every access.
     public let method: HTTPRequest.Method
@@ -10,20 +10,31 @@ public struct RoutingRequest {
     public var path: Substring
     public var query: Substring
     public var remoteAddress: IPAddress?
+    /// The target as the client sent it, before any rewrite: what redirects back to the client are built from.
+    public let originalTarget: String
 
     public init(request: HTTPRequest, remoteAddress: IPAddress?) {
         self.request = request
+        originalTarget = request.path ?? "/"
         method = request.method
         self.remoteAddress = remoteAddress
         host = HostName.normalize(authority: Substring(request.authority ?? ""))
-        let target = Substring(request.path ?? "/")
-        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            path = target[..<mark]
-            query = target[target.utf8.index(after: mark)...]
-        } else {
-            path = target
-            query = ""
-        }
+        (path, query) = Self.split(Substring(request.path ?? "/"))
+    }
+
+    /// Replaces the request target (path and query), as a rewrite does.
+    public mutating func setTarget(_ target: String) {
+        request.path = target
+        (path, query) = Self.split(Substring(target))
+    }
+
+    mutating func setTarget(path: Substring, query: Substring) {
+        setTarget(query.isEmpty ? String(path) : "\(path)?\(query)")
+    }
+
+    private static func split(_ target: Substring) -> (path: Substring, query: Substring) {
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target, "") }
+        return (target[..<mark], target[target.utf8.index(after: mark)...])
     }
 }
 

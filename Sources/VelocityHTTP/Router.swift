@@ -1,70 +1,98 @@
+import HTTPTypes
 import VelocityConfig
 
 /// The compiled form of a config's sites and routes. Built once per config change and shared read-only by
 /// every request that arrives while it is current.
 public struct Router: Sendable {
-    /// What the data plane does with a request.
-    public enum Outcome: Sendable {
+    /// What the data plane does next with a request.
+    public enum Step: Sendable {
+        /// Send this response, decorated already (header edits, HSTS); `encode` may still apply.
         case respond(StaticResponse)
+        /// Look the request up with a file server, off the event loop (it touches the disk). If the file is
+        /// missing and the server passes such requests on, continue with `next`.
+        case serveFile(FileServer)
+        /// Verify the credentials off the event loop (it costs milliseconds by design), then `next` on success
+        /// or answer the check's challenge.
+        case verify(PasswordCheck)
     }
 
     private let siteTable: SiteTable
-    private let sites: [[Route]]
+    private let sites: [Site]
 
-    private static let notFound = StaticResponse(status: .notFound, body: "404 Not Found: no route for this request\n")
+    static let notFound = StaticResponse(status: .notFound, body: "404 Not Found: no route for this request\n")
 
     public init(config: VelocityConfig) {
         let siteConfigs = config.sites ?? []
         siteTable = SiteTable(hosts: siteConfigs.map { $0.hosts ?? [] })
-        sites = siteConfigs.map { site in (site.routes ?? []).map { Route($0, hsts: site.hsts) } }
-    }
-
-    /// Runs the handlers of every matching route in order until one answers. `headers` handlers change the
-    /// request for the matchers and handlers after them, and the response of whichever handler answers.
-    public func route(_ request: RoutingRequest) -> Outcome {
-        guard let site = siteTable.lookup(request.host) else { return .respond(Self.notFound) }
-        let secure = request.request.scheme == "https"
-        var request = request
-        var responseEdits: [HeaderEdits] = []
-        for route in sites[site] where route.matches(request) {
-            for handler in route.handlers {
-                switch handler {
-                case .respond(let plain, let overHTTPS):
-                    return .respond(Self.edited(secure ? overHTTPS : plain, responseEdits))
-                case .redirect(let template, let hsts):
-                    var response = template.response(for: request)
-                    if secure, let hsts { response.headerFields[.strictTransportSecurity] = hsts }
-                    return .respond(Self.edited(response, responseEdits))
-                case .headers(let requestEdits, let edits):
-                    requestEdits?.apply(to: &request.request.headerFields)
-                    if let edits { responseEdits.append(edits) }
-                }
-            }
-            if route.terminal { break }
+        sites = siteConfigs.map { site in
+            Site(routes: (site.routes ?? []).map { Route($0, hsts: site.hsts) }, hsts: site.hsts?.headerValue)
         }
-        return .respond(Self.edited(Self.notFound, responseEdits))
     }
 
-    /// Applies response edits; a response no edit touches is passed on as compiled, without a copy.
-    private static func edited(_ response: StaticResponse, _ edits: [HeaderEdits]) -> StaticResponse {
-        guard !edits.isEmpty else { return response }
-        var response = response
-        for edit in edits { edit.apply(to: &response.headerFields) }
-        return response
+    /// Where routing of a request begins: its site's first route.
+    public func start(_ request: RoutingRequest) -> RouteCursor {
+        guard let index = siteTable.lookup(request.host) else { return RouteCursor(request: request, routes: []) }
+        var cursor = RouteCursor(request: request, routes: sites[index].routes)
+        if request.request.scheme == "https" { cursor.decorations.hsts = sites[index].hsts }
+        return cursor
     }
+
+    /// Runs handlers from the cursor on until one answers or needs work done off the event loop. `headers`,
+    /// `rewrite`, `encode` and granted `basic_auth` change the request or the response to come and pass on.
+    public func next(_ cursor: inout RouteCursor) -> Step {
+        while let handler = cursor.advance() {
+            switch handler {
+            case .respond(let plain, let overHTTPS):
+                return .respond(cursor.decorations.decorated(cursor.decorations.hsts == nil ? plain : overHTTPS))
+            case .redirect(let template):
+                var response = template.response(for: cursor.request)
+                cursor.decorations.decorate(&response.headerFields)
+                return .respond(response)
+            case .headers(let requestEdits, let responseEdits):
+                requestEdits?.apply(to: &cursor.request.request.headerFields)
+                if let responseEdits { cursor.decorations.headerEdits.append(responseEdits) }
+            case .rewrite(let rewrite):
+                rewrite.apply(to: &cursor.request)
+            case .encode(let rule):
+                cursor.decorations.encoding = rule
+            case .basicAuth(let auth):
+                switch auth.check(cursor.request.request.headerFields[.authorization]) {
+                case .granted: continue
+                case .denied: return .respond(cursor.decorations.decorated(auth.challenge))
+                case .verify(let check): return .verify(check)
+                }
+            case .fileServer(let server):
+                return .serveFile(server)
+            case .subroute(let routes):
+                cursor.enter(routes)
+            }
+        }
+        return .respond(cursor.decorations.decorated(Self.notFound))
+    }
+}
+
+/// A site's compiled routes, and its `Strict-Transport-Security` value for HTTPS responses.
+private struct Site: Sendable {
+    let routes: [Route]
+    let hsts: String?
 }
 
 /// A handler compiled for the request path.
-private enum Handler: Sendable {
+enum Handler: Sendable {
     /// The response as compiled, and the same with the site's `Strict-Transport-Security` for HTTPS (which
     /// only means something there); built once so that no request adds a header.
     case respond(StaticResponse, overHTTPS: StaticResponse)
-    case redirect(RedirectTemplate, hsts: String?)
+    case redirect(RedirectTemplate)
     case headers(request: HeaderEdits?, response: HeaderEdits?)
+    case rewrite(Rewrite)
+    case encode(EncodeRule)
+    case basicAuth(BasicAuth)
+    case fileServer(FileServer)
+    case subroute([Route])
 }
 
 /// A class, so that iterating a site's routes costs one reference count per route.
-private final class Route: Sendable {
+final class Route: Sendable {
     let matchers: [RequestMatcher]
     let handlers: [Handler]
     let terminal: Bool
@@ -79,10 +107,20 @@ private final class Route: Sendable {
                 if let hsts { overHTTPS.headerFields[.strictTransportSecurity] = hsts.headerValue }
                 return .respond(response, overHTTPS: overHTTPS)
             case .redirect(let config):
-                return .redirect(RedirectTemplate(config), hsts: hsts?.headerValue)
+                return .redirect(RedirectTemplate(config))
             case .headers(let config):
                 return .headers(
                     request: config.request.map(HeaderEdits.init), response: config.response.map(HeaderEdits.init))
+            case .rewrite(let config):
+                return .rewrite(Rewrite(config))
+            case .encode(let config):
+                return .encode(EncodeRule(config))
+            case .basicAuth(let config):
+                return .basicAuth(BasicAuth(config))
+            case .fileServer(let config):
+                return .fileServer(FileServer(config))
+            case .subroute(let config):
+                return .subroute((config.routes ?? []).map { Route($0, hsts: hsts) })
             }
         }
         terminal = config.terminal ?? false
