@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VelocityConfig
+import VelocityHTTP
 import VelocityServer
 import VelocityStore
 
@@ -12,7 +13,10 @@ struct Velocity: AsyncParsableCommand {
         commandName: "velocity",
         abstract: "An HTTPS edge server driven by a JSON admin API, with its config kept in SQLite.",
         version: version,
-        subcommands: [Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, CA.self, Version.self]
+        subcommands: [
+            Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, CA.self, HashPassword.self,
+            Version.self,
+        ]
     )
 }
 
@@ -192,6 +196,28 @@ struct CA: ParsableCommand {
             print(
                 try VelocityRuntime.rootCertificatePEM(dataDirectory: DataDirectory.resolve(flag: dataDir)),
                 terminator: "")
+        }
+    }
+}
+
+struct HashPassword: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Hash a password for basic_auth. Reads it from stdin (one trailing newline is dropped).")
+
+    @Option(help: "The password. Prefer stdin: arguments show up in process listings and shell history.")
+    var password: String?
+
+    @Option(help: "log2 of scrypt's cost N (memory is 2^cost KiB; at most 18).")
+    var cost: Int = ScryptHash.defaultLogRounds
+
+    func run() throws {
+        var text = password ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if password == nil, text.hasSuffix("\n") { text.removeLast() }
+        guard !text.isEmpty else { throw ValidationError("the password is empty") }
+        do {
+            print(try ScryptHash.derive(password: Array(text.utf8), logRounds: cost).encoded)
+        } catch {
+            throw ValidationError(error.description)
         }
     }
 }

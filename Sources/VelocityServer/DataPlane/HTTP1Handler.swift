@@ -1,34 +1,54 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import VelocityConfig
 import VelocityHTTP
 import VelocityTLS
 
 /// Serves requests from the current snapshot: HTTP/1.1 on a connection, or one HTTP/2 stream (behind NIO's
 /// HTTP/2-to-HTTP/1 codec). Each request loads the snapshot once, when its head arrives, and is answered from
-/// that snapshot even if a newer one is published meanwhile.
+/// that snapshot even if a newer one is published meanwhile. Work that may block (file lookups, password
+/// checks) runs on the shared thread pool; the request keeps its place in routing meanwhile.
 final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// A request between its head and its end.
+    /// A request between its head and the end of its response.
     private struct Exchange {
-        var head: HTTPRequestHead
-        var response: StaticResponse
-        var accessLog: Bool
-        var started: NIODeadline
+        /// Tells a pool job's result from one that belongs to an earlier request on the same channel.
+        let number: UInt64
+        let head: HTTPRequestHead
+        let snapshot: Snapshot
+        /// Nil for a request that could not be routed at all (its method is not a token).
+        var cursor: RouteCursor?
+        let started: NIODeadline
+        var requestEnded = false
+        var reply: Reply?
+        var writing = false
     }
 
     private let snapshots: SnapshotBox
     private let scheme: String
+    /// Plain HTTP/1.1 on a socket: file bodies can go from the page cache to the socket without a copy.
+    private let zeroCopy: Bool
     private var remoteAddress: IPAddress?
     private var tls: TLSSessionInfo?
     private var exchange: Exchange?
+    private var exchanges: UInt64 = 0
+    /// On an HTTP/1 connection, the time a client has from connecting, or from the end of the previous
+    /// response, to send a complete request head: it bounds idle keep-alive connections and clients that
+    /// trickle their headers a byte at a time. (HTTP/2 has its own connection-level limits.)
+    private let headTimeout: TimeAmount?
+    private var headDeadline: Scheduled<Void>?
 
-    init(snapshots: SnapshotBox, scheme: String) {
+    static let requestHeadTimeout = TimeAmount.seconds(60)
+
+    init(snapshots: SnapshotBox, scheme: String, zeroCopy: Bool = false, headTimeout: TimeAmount? = nil) {
         self.snapshots = snapshots
         self.scheme = scheme
+        self.zeroCopy = zeroCopy
+        self.headTimeout = headTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -39,6 +59,18 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         tls =
             Self.sessionInfo(of: context.channel)
             ?? context.channel.parent.flatMap { $0.eventLoop.inEventLoop ? Self.sessionInfo(of: $0) : nil }
+        armHeadDeadline(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+    }
+
+    private func armHeadDeadline(context: ChannelHandlerContext) {
+        guard let headTimeout else { return }
+        headDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: headTimeout) {
+            context.close(promise: nil)
+        }
     }
 
     private static func sessionInfo(of channel: any Channel) -> TLSSessionInfo? {
@@ -48,58 +80,117 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headDeadline?.cancel()
+            headDeadline = nil
             let snapshot = snapshots.load()
-            let response: StaticResponse
-            if let request = HTTPRequest(head, scheme: scheme) {
-                let routing = RoutingRequest(request: request, remoteAddress: remoteAddress)
-                if let redirect = snapshot.httpsRedirect.response(for: routing) {
-                    response = redirect
-                } else {
-                    switch snapshot.router.route(routing) {
-                    case .respond(let answer): response = answer
-                    }
-                }
-            } else {
-                response = StaticResponse(status: .badRequest, body: "400 Bad Request\n")
+            exchanges &+= 1
+            guard let request = HTTPRequest(head, scheme: scheme) else {
+                exchange = Exchange(number: exchanges, head: head, snapshot: snapshot, cursor: nil, started: .now())
+                ready(.buffered(StaticResponse(status: .badRequest, body: "400 Bad Request\n")), context: context)
+                return
             }
-            exchange = Exchange(head: head, response: response, accessLog: snapshot.accessLog, started: .now())
+            let routing = RoutingRequest(request: request, remoteAddress: remoteAddress)
+            exchange = Exchange(
+                number: exchanges, head: head, snapshot: snapshot, cursor: snapshot.router.start(routing),
+                started: .now())
+            if let redirect = snapshot.httpsRedirect.response(for: routing) {
+                ready(.buffered(redirect), context: context)
+            } else {
+                proceed(context: context)
+            }
         case .body:
             break
         case .end:
-            guard let exchange else { return }
-            self.exchange = nil
-            respond(context: context, exchange)
+            exchange?.requestEnded = true
+            if exchange?.reply != nil { send(context: context) }
         }
     }
 
-    private func respond(context: ChannelHandlerContext, _ exchange: Exchange) {
-        let response = exchange.response
-        let version = exchange.head.version
-        let sendsBody = exchange.head.method != .HEAD
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headerFields.count + 2)
-        for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
-        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        let close = !exchange.head.isKeepAlive || response.close
-        // HTTP/2 has no Connection header; closing a stream channel ends only that stream.
-        if close, version.major == 1 { headers.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(
-            version: version, status: HTTPResponseStatus(statusCode: response.status.code), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if sendsBody, response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+    /// Routes on from where the request stands until there is a reply or work for the pool.
+    private func proceed(context: ChannelHandlerContext) {
+        guard var exchange, var cursor = exchange.cursor else { return }
+        let step = exchange.snapshot.router.next(&cursor)
+        exchange.cursor = cursor
+        self.exchange = exchange
+        switch step {
+        case .respond(let response):
+            ready(.buffered(response), context: context)
+        case .serveFile(let server):
+            let request = cursor.request
+            offload(context: context, number: exchange.number) {
+                server.answer(request)
+            } then: { answer in
+                switch answer {
+                case .respond(let response):
+                    self.ready(.buffered(self.decorated(response)), context: context)
+                case .file(let head, let body, let length):
+                    self.ready(.file(self.decorated(head), body, length: length), context: context)
+                case .passThru:
+                    self.proceed(context: context)
+                }
+            }
+        case .verify(let check):
+            offload(context: context, number: exchange.number) {
+                check.run()
+            } then: { granted in
+                if granted {
+                    self.proceed(context: context)
+                } else {
+                    self.ready(.buffered(self.decorated(check.challenge)), context: context)
+                }
+            }
         }
-        if close {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.
+    private func offload<Result: Sendable>(
+        context: ChannelHandlerContext, number: UInt64, _ work: @escaping @Sendable () -> Result,
+        then: @escaping (Result) -> Void
+    ) {
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop, work).assumeIsolated().whenComplete {
+            [self] result in
+            guard exchange?.number == number else { return }
+            switch result {
+            case .success(let value):
+                then(value)
+            case .failure:
+                ready(
+                    .buffered(StaticResponse(status: .serviceUnavailable, body: "503 Service Unavailable\n")),
+                    context: context)
+            }
         }
-        if exchange.accessLog {
-            AccessLog.record(
-                head: exchange.head, status: response.status.code,
-                bytesOut: sendsBody ? response.body.readableBytes : 0, started: exchange.started,
-                remote: context.channel.remoteAddress, tls: tls)
+    }
+
+    private func decorated(_ response: StaticResponse) -> StaticResponse {
+        guard let decorations = exchange?.cursor?.decorations else { return response }
+        var response = response
+        decorations.decorate(&response.headerFields)
+        return response
+    }
+
+    private func ready(_ reply: Reply, context: ChannelHandlerContext) {
+        exchange?.reply = reply
+        if exchange?.requestEnded == true { send(context: context) }
+    }
+
+    private func send(context: ChannelHandlerContext) {
+        guard var current = exchange, let reply = current.reply, !current.writing else { return }
+        current.writing = true
+        exchange = current
+        let writer = ResponseWriter(
+            head: current.head, encoding: current.cursor?.decorations.encoding,
+            requestFields: current.cursor?.request.request.headerFields ?? [:], zeroCopy: zeroCopy)
+        // Writing the end may deliver the next pipelined request before this closure runs.
+        writer.write(reply, context: context) { [self] status, bytesOut in
+            if exchange?.number == current.number {
+                exchange = nil
+                armHeadDeadline(context: context)
+            }
+            if current.snapshot.accessLog {
+                AccessLog.record(
+                    head: current.head, status: status, bytesOut: bytesOut, started: current.started,
+                    remote: context.channel.remoteAddress, tls: tls)
+            }
         }
     }
 
@@ -109,9 +200,10 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
+    /// An idle connection closes, unless it is idle only because a response is still being written to it.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            if exchange?.writing != true { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -27,9 +27,10 @@ enum HTTPSPipeline {
                             }
                         }
                     } else {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(
-                            HTTP1Handler(snapshots: snapshots, scheme: "https"))
+                        try HTTP1Pipeline.configure(
+                            channel.pipeline.syncOperations,
+                            handler: HTTP1Handler(
+                                snapshots: snapshots, scheme: "https", headTimeout: HTTP1Handler.requestHeadTimeout))
                     }
                 }
             })

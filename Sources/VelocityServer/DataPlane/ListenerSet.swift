@@ -82,8 +82,11 @@ actor ListenerSet {
                     if let tls {
                         try HTTPSPipeline.configure(sync, tls: tls, snapshots: snapshots)
                     } else {
-                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                        try sync.addHandler(HTTP1Handler(snapshots: snapshots, scheme: "http"))
+                        try HTTP1Pipeline.configure(
+                            sync,
+                            handler: HTTP1Handler(
+                                snapshots: snapshots, scheme: "http", zeroCopy: true,
+                                headTimeout: HTTP1Handler.requestHeadTimeout))
                     }
                 }
             }
