@@ -1,4 +1,4 @@
-"""Headless Chromium loads a page with a stylesheet and an image over HTTPS: HTTP/2, TLS 1.3 and X25519MLKEM768,
+"""Headless Chromium loads a page with a stylesheet and an image from file_server over HTTPS: HTTP/2, TLS 1.3 and X25519MLKEM768,
 as Chromium's DevTools protocol and Velocity's access log both report it."""
 
 import base64
@@ -26,15 +26,14 @@ SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width=
 PATHS = ["/", "/style.css", "/pixel.svg"]
 
 
-def route(path: str, content_type: str, body: str) -> dict:
-    return {
-        "match": [{"path": [path]}],
-        "handle": [{"handler": "static_response", "headers": {"Content-Type": [content_type]}, "body": body}],
-    }
-
-
 @pytest.fixture
-def site(make_velocity):
+def site(make_velocity, tmp_path):
+    """The page and its assets as files, served by file_server (behind encode) over HTTPS."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "index.html").write_text(PAGE)
+    (root / "style.css").write_text(CSS)
+    (root / "pixel.svg").write_text(SVG)
     server = make_velocity()
     server.https_port = free_port()
     server.start(
@@ -44,9 +43,12 @@ def site(make_velocity):
             "sites": [
                 {
                     "routes": [
-                        route("/style.css", "text/css", CSS),
-                        route("/pixel.svg", "image/svg+xml", SVG),
-                        route("/", "text/html; charset=utf-8", PAGE),
+                        {
+                            "handle": [
+                                {"handler": "encode", "minimum_length": 16},
+                                {"handler": "file_server", "root": str(root)},
+                            ]
+                        }
                     ]
                 }
             ],
@@ -183,6 +185,9 @@ def test_chromium_loads_a_page_over_h2_with_post_quantum_tls(site, chromium):
         assert response["securityDetails"]["keyExchangeGroup"] == "X25519MLKEM768", path
     assert responses[f"{origin}/style.css"]["mimeType"] == "text/css"
     assert responses[f"{origin}/pixel.svg"]["mimeType"] == "image/svg+xml"
+    # encode compressed the stylesheet for the browser, which decoded it to the colour checked below.
+    css_headers = {name.lower(): value for name, value in responses[f"{origin}/style.css"]["headers"].items()}
+    assert css_headers.get("content-encoding") == "br", css_headers
     assert background == "rgb(0, 128, 0)"
     assert image_width > 0
 
