@@ -70,6 +70,9 @@ public final class FileServer: Sendable {
             file = index
             name = indexName
             relative = directory + "/" + indexName
+        } else if path.trailingSlash {
+            // A file named as a directory (`/notes.txt/`) is not there, as on any file system.
+            return missing
         }
         guard file.isRegular else { return missing }
         var head = StaticResponse(status: .ok, body: "")
@@ -137,8 +140,10 @@ public final class FileServer: Sendable {
     }
 
     private var missing: Answer {
-        passThru ? .passThru : .respond(Router.notFound)
+        passThru ? .passThru : .respond(Self.notFound)
     }
+
+    private static let notFound = StaticResponse(status: .notFound, body: "404 Not Found\n")
 
     /// Dot names other than `.well-known` (unless dotfiles are served), and names matching `hide`.
     private func isHidden(_ name: String) -> Bool {
