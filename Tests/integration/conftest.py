@@ -1,6 +1,6 @@
 import pytest
 
-from velocity import Velocity, free_port, site_config
+from velocity import Site, Velocity, free_port, site_config, site_with_routes
 
 
 @pytest.fixture
@@ -25,3 +25,20 @@ def server(make_velocity):
     instance = make_velocity()
     instance.http_port = free_port()
     return instance.start(site_config(instance.http_port))
+
+
+@pytest.fixture(params=["h1", "h2"])
+def protocol(request) -> str:
+    """Runs a data-plane test over HTTP/1.1 (curl, plain TCP) and over HTTP/2 (curl, TLS with ALPN h2)."""
+    return request.param
+
+
+@pytest.fixture
+def serve(make_velocity):
+    """`serve(routes, protocol, **config)`: a started server with one catch-all site running `routes` behind
+    one listener for `protocol` (a key of velocity.PROTOCOLS); returns its `Site`."""
+
+    def start(routes: list, protocol: str = "h1", **extra) -> Site:
+        return site_with_routes(make_velocity(), routes, protocol, **extra)
+
+    return start

@@ -287,3 +287,241 @@ class Velocity:
     @property
     def database(self) -> Path:
         return Path(self.data_dir) / "velocity.sqlite"
+
+
+# --- Clients for data-plane tests: one `Reply` shape whatever the client, raw bytes as they came on the wire. ---
+
+CLIENTS = ("curl-h1", "curl-h2", "httpx-h2", "nghttp", "requests")
+
+
+class Reply:
+    """A response: `status`, `headers` as (lowercase name, value) pairs in order, the body exactly as sent
+    (never decompressed) and the HTTP `version` ("1.1" or "2")."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes, version: str):
+        self.status, self.headers, self.body, self.version = status, headers, body, version
+
+    def header(self, name: str) -> str | None:
+        """All values of `name` joined by ", ", or None when absent."""
+        values = [value for key, value in self.headers if key == name.lower()]
+        return ", ".join(values) if values else None
+
+    def tokens(self, name: str) -> set[str]:
+        """The lowercase comma-separated tokens of a list header such as Vary."""
+        return {token.strip().lower() for token in (self.header(name) or "").split(",") if token.strip()}
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, HTTP/{self.version}, {self.headers}, {self.body[:200]!r})"
+
+
+def _parse_head(block: bytes) -> tuple[int, list[tuple[str, str]], str]:
+    lines = block.decode("latin-1").split("\r\n")
+    version, status = lines[0].split(" ")[:2]
+    headers = []
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers.append((name.strip().lower(), value.strip()))
+    return int(status), headers, version.removeprefix("HTTP/")
+
+
+def http_request(
+    client: str,
+    url: str,
+    method: str = "GET",
+    headers: dict | None = None,
+    cacert: str | None = None,
+    timeout: float = 30,
+) -> Reply:
+    """One request by `client` (see CLIENTS): curl with --http1.1 or --http2 and --path-as-is, httpx with HTTP/2,
+    nghttp (HTTPS only, run twice: headers, then body) or requests. No client adds an Accept-Encoding of its own
+    and none follows redirects."""
+    headers = dict(headers or {})
+    if client in ("curl-h1", "curl-h2"):
+        with tempfile.NamedTemporaryFile() as body_file:
+            command = ["curl", "-sS", "--path-as-is", "--max-time", str(timeout), "-D", "-", "-o", body_file.name]
+            command.append("--http1.1" if client == "curl-h1" else "--http2")
+            if cacert:
+                command += ["--cacert", cacert]
+            command += ["--head"] if method == "HEAD" else ["-X", method]
+            for name, value in headers.items():
+                command += ["-H", f"{name}: {value}"]
+            result = subprocess.run(command + [url], capture_output=True, timeout=timeout + 5)
+            assert result.returncode == 0, f"curl {url}: {result.stderr.decode(errors='replace')}"
+            block = [part for part in result.stdout.split(b"\r\n\r\n") if part.startswith(b"HTTP/")][-1]
+            status, pairs, version = _parse_head(block)
+            return Reply(status, pairs, b"" if method == "HEAD" else Path(body_file.name).read_bytes(), version)
+    if client == "httpx-h2":
+        import ssl
+
+        import httpx
+
+        verify = ssl.create_default_context(cafile=cacert) if cacert else True
+        with httpx.Client(http2=True, verify=verify, timeout=timeout) as session:
+            del session.headers["accept-encoding"]
+            with session.stream(method, url, headers=headers) as response:
+                body = b"".join(response.iter_raw())
+            pairs = [(name.lower(), value) for name, value in response.headers.multi_items()]
+            return Reply(response.status_code, pairs, body, response.http_version.removeprefix("HTTP/"))
+    if client == "requests":
+        with requests.Session() as session:
+            session.headers.pop("Accept-Encoding", None)
+            response = session.request(
+                method, url, headers=headers, stream=True, timeout=timeout, verify=cacert or True,
+                allow_redirects=False,
+            )
+            body = response.raw.read(decode_content=False)
+            pairs = [(name.lower(), value) for name, value in response.raw.headers.items()]
+            version = {10: "1.0", 11: "1.1", 20: "2"}[response.raw.version]
+            return Reply(response.status_code, pairs, body, version)
+    if client == "nghttp":
+        assert url.startswith("https://"), "nghttp is used over HTTPS only"
+        command = ["nghttp", "-t", f"{int(timeout)}s", url]
+        for name, value in headers.items():
+            command += ["-H", f"{name.lower()}: {value}"]
+        if method != "GET":
+            command += ["-H", f":method: {method}"]
+        verbose = subprocess.run(command + ["-v", "-n"], capture_output=True, timeout=timeout + 5)
+        assert verbose.returncode == 0, f"nghttp {url}: {verbose.stderr.decode(errors='replace')}"
+        pairs = []
+        for line in verbose.stdout.decode("latin-1").splitlines():
+            if line.startswith("[") and "] recv (stream_id=" in line:
+                name, _, value = line.split(") ", 1)[1].partition(": ")
+                pairs.append((name.lower(), value))
+        status = int(dict(pairs).pop(":status"))
+        pairs = [(name, value) for name, value in pairs if not name.startswith(":")]
+        body = b""
+        if method != "HEAD":
+            plain = subprocess.run(command, capture_output=True, timeout=timeout + 5)
+            assert plain.returncode == 0, f"nghttp {url}: {plain.stderr.decode(errors='replace')}"
+            body = plain.stdout
+        return Reply(status, pairs, body, "2")
+    raise ValueError(f"unknown client {client}")
+
+
+def raw_exchange(port: int, data: bytes, tls: bool = False, timeout: float = 10) -> bytes:
+    """Sends `data` as it is (no client normalizes anything) on a new connection, over TLS with ALPN http/1.1
+    when `tls` (certificate not checked), and returns every byte received until the server closes or goes
+    quiet for `timeout` seconds. Ask for `Connection: close` to get one whole exchange."""
+    import ssl
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            context.set_alpn_protocols(["http/1.1"])
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError:  # quiet for `timeout`, reset, or a TLS stream cut without close_notify
+            pass
+        return received
+    finally:
+        sock.close()
+
+
+def raw_get(port: int, target: str, method: str = "GET", headers: dict | None = None, tls: bool = False) -> Reply:
+    """`raw_exchange` of one HTTP/1.1 request for `target`, sent byte for byte; the reply's body is what followed
+    the header block (chunked bodies are left chunked)."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    received = raw_exchange(port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), tls=tls)
+    head, separator, body = received.partition(b"\r\n\r\n")
+    assert separator, f"no complete response to {method} {target}: {received[:300]!r}"
+    status, pairs, version = _parse_head(head)
+    return Reply(status, pairs, body, version)
+
+
+def dechunk(body: bytes) -> bytes:
+    """The payload of an HTTP/1.1 chunked body."""
+    payload = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return payload
+        payload, body = payload + body[:size], body[size + 2:]
+
+
+def require_tool(name: str) -> str:
+    """The path of a command-line client the test needs: missing, the test fails under CI=true and is skipped
+    elsewhere (scripts/setup installs it)."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (scripts/setup installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# How each protocol label of the data-plane tests is spoken: (listener protocol, client).
+PROTOCOLS = {
+    "h1": ("http", "curl-h1"),  # HTTP/1.1 over plain TCP
+    "h1-tls": ("https", "curl-h1"),  # HTTP/1.1 over TLS
+    "h2": ("https", "curl-h2"),  # HTTP/2 over TLS (ALPN)
+    "httpx-h2": ("https", "httpx-h2"),
+    "nghttp": ("https", "nghttp"),
+    "requests": ("http", "requests"),
+}
+
+
+class Site:
+    """A running `server` with one listener (`scheme` on 127.0.0.1:`port`) and `client` to talk to it; HTTPS
+    clients trust the server's internal root (`cacert`)."""
+
+    def __init__(self, server: Velocity, protocol: str):
+        self.server, self.protocol = server, protocol
+        self.scheme, self.client = PROTOCOLS[protocol]
+        self.port = server.https_port if self.scheme == "https" else server.http_port
+        self.cacert = None
+        if self.scheme == "https":
+            root = server.api("GET", "/pki/ca/local").json()["root_certificate"]
+            self.cacert = str(Path(server.data_dir) / "root.pem")
+            Path(self.cacert).write_text(root)
+
+    def url(self, target: str) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{target}"
+
+    def request(self, target: str, method: str = "GET", headers: dict | None = None, client: str | None = None,
+                timeout: float = 30) -> Reply:
+        reply = http_request(client or self.client, self.url(target), method, headers, self.cacert, timeout)
+        expected = "2" if (client or self.client) in ("curl-h2", "httpx-h2", "nghttp") else "1.1"
+        assert reply.version == expected, f"{client or self.client} spoke HTTP/{reply.version}"
+        return reply
+
+    def get(self, target: str, **headers: str) -> Reply:
+        """GET with headers given as keywords (underscores become dashes: If_None_Match=...)."""
+        return self.request(target, headers={name.replace("_", "-"): value for name, value in headers.items()})
+
+    def head(self, target: str, **headers: str) -> Reply:
+        return self.request(target, "HEAD", {name.replace("_", "-"): value for name, value in headers.items()})
+
+    def raw(self, target: str, method: str = "GET", headers: dict | None = None) -> Reply:
+        """An HTTP/1.1 request sent byte for byte (no normalization of `target`), over TLS on HTTPS sites."""
+        return raw_get(self.port, target, method, headers, tls=self.scheme == "https")
+
+
+def site_with_routes(server: Velocity, routes: list, protocol: str = "h1", **extra) -> Site:
+    """Starts `server` with one listener for `protocol` and one catch-all site running `routes`."""
+    scheme = PROTOCOLS[protocol][0]
+    port = free_port()
+    if scheme == "https":
+        server.https_port = port
+    else:
+        server.http_port = port
+    config = {
+        "listeners": [{"protocol": scheme, "address": f"127.0.0.1:{port}"}],
+        "sites": [{"routes": routes}],
+        **extra,
+    }
+    server.start(config)
+    return Site(server, protocol)
