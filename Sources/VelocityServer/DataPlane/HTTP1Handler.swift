@@ -14,10 +14,9 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// A request between its head and the end of its response.
-    private struct Exchange {
-        /// Tells a pool job's result from one that belongs to an earlier request on the same channel.
-        let number: UInt64
+    /// A request between its head and the end of its response. A class: it is updated in place as routing
+    /// advances, and a pool job's result is matched to its request by identity.
+    private final class Exchange {
         let head: HTTPRequestHead
         let snapshot: Snapshot
         /// Nil for a request that could not be routed at all (its method is not a token).
@@ -26,6 +25,13 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         var requestEnded = false
         var reply: Reply?
         var writing = false
+
+        init(head: HTTPRequestHead, snapshot: Snapshot, cursor: RouteCursor?) {
+            self.head = head
+            self.snapshot = snapshot
+            self.cursor = cursor
+            started = .now()
+        }
     }
 
     private let snapshots: SnapshotBox
@@ -35,12 +41,14 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     private var remoteAddress: IPAddress?
     private var tls: TLSSessionInfo?
     private var exchange: Exchange?
-    private var exchanges: UInt64 = 0
     /// On an HTTP/1 connection, the time a client has from connecting, or from the end of the previous
     /// response, to send a complete request head: it bounds idle keep-alive connections and clients that
     /// trickle their headers a byte at a time. (HTTP/2 has its own connection-level limits.)
     private let headTimeout: TimeAmount?
-    private var headDeadline: Scheduled<Void>?
+    /// When the connection began waiting for the current request head; nil while a request is in progress.
+    private var waitingSince: NIODeadline?
+    /// One timer per connection, re-armed when it fires early, rather than one per request.
+    private var headTimer: Scheduled<Void>?
 
     static let requestHeadTimeout = TimeAmount.seconds(60)
 
@@ -59,17 +67,28 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         tls =
             Self.sessionInfo(of: context.channel)
             ?? context.channel.parent.flatMap { $0.eventLoop.inEventLoop ? Self.sessionInfo(of: $0) : nil }
-        armHeadDeadline(context: context)
+        if let headTimeout {
+            waitingSince = .now()
+            armHeadTimer(context: context, at: .now() + headTimeout)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        headDeadline?.cancel()
+        headTimer?.cancel()
     }
 
-    private func armHeadDeadline(context: ChannelHandlerContext) {
-        guard let headTimeout else { return }
-        headDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: headTimeout) {
-            context.close(promise: nil)
+    private func armHeadTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        headTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard let headTimeout else { return }
+            guard let waitingSince else {
+                // A request is being served; its successor gets a full period from when it ends.
+                return armHeadTimer(context: context, at: .now() + headTimeout)
+            }
+            if waitingSince + headTimeout <= .now() {
+                context.close(promise: nil)
+            } else {
+                armHeadTimer(context: context, at: waitingSince + headTimeout)
+            }
         }
     }
 
@@ -80,19 +99,15 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            headDeadline?.cancel()
-            headDeadline = nil
+            waitingSince = nil
             let snapshot = snapshots.load()
-            exchanges &+= 1
             guard let request = HTTPRequest(head, scheme: scheme) else {
-                exchange = Exchange(number: exchanges, head: head, snapshot: snapshot, cursor: nil, started: .now())
+                exchange = Exchange(head: head, snapshot: snapshot, cursor: nil)
                 ready(.buffered(StaticResponse(status: .badRequest, body: "400 Bad Request\n")), context: context)
                 return
             }
             let routing = RoutingRequest(request: request, remoteAddress: remoteAddress)
-            exchange = Exchange(
-                number: exchanges, head: head, snapshot: snapshot, cursor: snapshot.router.start(routing),
-                started: .now())
+            exchange = Exchange(head: head, snapshot: snapshot, cursor: snapshot.router.start(routing))
             if let redirect = snapshot.httpsRedirect.response(for: routing) {
                 ready(.buffered(redirect), context: context)
             } else {
@@ -108,16 +123,14 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Routes on from where the request stands until there is a reply or work for the pool.
     private func proceed(context: ChannelHandlerContext) {
-        guard var exchange, var cursor = exchange.cursor else { return }
-        let step = exchange.snapshot.router.next(&cursor)
-        exchange.cursor = cursor
-        self.exchange = exchange
+        guard let exchange, exchange.cursor != nil else { return }
+        let step = exchange.snapshot.router.next(&exchange.cursor!)
         switch step {
         case .respond(let response):
             ready(.buffered(response), context: context)
         case .serveFile(let server):
-            let request = cursor.request
-            offload(context: context, number: exchange.number) {
+            let request = exchange.cursor!.request
+            offload(context: context, for: exchange) {
                 server.answer(request)
             } then: { answer in
                 switch answer {
@@ -130,7 +143,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .verify(let check):
-            offload(context: context, number: exchange.number) {
+            offload(context: context, for: exchange) {
                 check.run()
             } then: { granted in
                 if granted {
@@ -144,12 +157,12 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.
     private func offload<Result: Sendable>(
-        context: ChannelHandlerContext, number: UInt64, _ work: @escaping @Sendable () -> Result,
+        context: ChannelHandlerContext, for waiting: Exchange, _ work: @escaping @Sendable () -> Result,
         then: @escaping (Result) -> Void
     ) {
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop, work).assumeIsolated().whenComplete {
             [self] result in
-            guard exchange?.number == number else { return }
+            guard exchange === waiting else { return }
             switch result {
             case .success(let value):
                 then(value)
@@ -174,17 +187,16 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func send(context: ChannelHandlerContext) {
-        guard var current = exchange, let reply = current.reply, !current.writing else { return }
+        guard let current = exchange, let reply = current.reply, !current.writing else { return }
         current.writing = true
-        exchange = current
         let writer = ResponseWriter(
             head: current.head, encoding: current.cursor?.decorations.encoding,
             requestFields: current.cursor?.request.request.headerFields ?? [:], zeroCopy: zeroCopy)
         // Writing the end may deliver the next pipelined request before this closure runs.
         writer.write(reply, context: context) { [self] status, bytesOut in
-            if exchange?.number == current.number {
+            if exchange === current {
                 exchange = nil
-                armHeadDeadline(context: context)
+                if headTimeout != nil { waitingSince = .now() }
             }
             if current.snapshot.accessLog {
                 AccessLog.record(
