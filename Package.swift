@@ -94,6 +94,7 @@ let package = Package(
             name: "VelocityTLSTests",
             dependencies: [
                 "VelocityTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

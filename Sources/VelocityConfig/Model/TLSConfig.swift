@@ -1,7 +1,42 @@
-/// Certificates and how they are obtained. Stored and validated now; served once the HTTPS listener lands.
+/// Certificates, how they are obtained, and the handshake settings of every HTTPS listener.
 public struct TLSConfig: Decodable, Sendable, Equatable {
     public var certificates: [CertificateConfig]?
     public var automation: AutomationConfig?
+    /// Key-exchange groups in order of preference. Default: X25519MLKEM768, X25519, P-256.
+    public var groups: [KeyExchangeGroup]?
+    public var sessionTickets: SessionTicketsConfig?
+
+    enum CodingKeys: String, CodingKey {
+        case certificates, automation, groups
+        case sessionTickets = "session_tickets"
+    }
+}
+
+/// The key-exchange groups Velocity can offer; X25519MLKEM768 is the post-quantum hybrid.
+public enum KeyExchangeGroup: String, ConfigKeyword, Sendable {
+    case x25519MLKEM768 = "X25519MLKEM768"
+    case x25519 = "X25519"
+    case p256 = "P-256"
+    case p384 = "P-384"
+    case p521 = "P-521"
+
+    public static let defaults: [KeyExchangeGroup] = [.x25519MLKEM768, .x25519, .p256]
+}
+
+/// TLS session resumption by tickets (RFC 8446 §4.6.1), encrypted with keys the server makes and replaces.
+public struct SessionTicketsConfig: Decodable, Sendable, Equatable {
+    /// Default true.
+    public var enabled: Bool?
+    /// Seconds a ticket key encrypts new tickets before a fresh one takes over; tickets under the two keys
+    /// before it are still accepted. Default 43200 (12 hours), 60 to 604800.
+    public var rotationSeconds: Int?
+
+    public static let defaultRotationSeconds = 43200
+
+    enum CodingKeys: String, CodingKey {
+        case enabled
+        case rotationSeconds = "rotation_seconds"
+    }
 }
 
 /// A certificate and its key, from files or inline PEM.
@@ -10,6 +45,8 @@ public struct CertificateConfig: Decodable, Sendable, Equatable {
     public var keyFile: String?
     public var certificatePEM: String?
     public var keyPEM: String?
+    /// A DER OCSP response for the certificate, stapled to handshakes of clients that ask for status.
+    public var ocspStapleFile: String?
     public var tags: [String]?
 
     enum CodingKeys: String, CodingKey {
@@ -17,6 +54,7 @@ public struct CertificateConfig: Decodable, Sendable, Equatable {
         case keyFile = "key_file"
         case certificatePEM = "certificate_pem"
         case keyPEM = "key_pem"
+        case ocspStapleFile = "ocsp_staple_file"
         case tags
     }
 }

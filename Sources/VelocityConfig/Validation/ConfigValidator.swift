@@ -346,6 +346,18 @@ private struct MeaningChecker {
     }
 
     private func checkTLS(_ tls: TLSConfig?) throws {
+        let pointer = JSONPointer.root.appending("tls")
+        if let groups = tls?.groups {
+            if groups.isEmpty { throw ConfigError(at: pointer.appending("groups"), "name at least one group") }
+            for (index, group) in groups.enumerated() where groups[..<index].contains(group) {
+                throw ConfigError(at: pointer.appending("groups").appending(index), "\(group.rawValue) is listed twice")
+            }
+        }
+        if let rotation = tls?.sessionTickets?.rotationSeconds, !(60...604_800).contains(rotation) {
+            throw ConfigError(
+                at: pointer.appending("session_tickets").appending("rotation_seconds"),
+                "must be between 60 seconds and 604800 (a week)")
+        }
         for (index, certificate) in (tls?.certificates ?? []).enumerated() {
             let pointer = JSONPointer.root.appending("tls").appending("certificates").appending(index)
             let files = (certificate.certificateFile, certificate.keyFile)

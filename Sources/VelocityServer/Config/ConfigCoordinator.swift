@@ -34,6 +34,7 @@ actor ConfigCoordinator {
     private var admin: (channel: any Channel, bind: AdminBinder)?
     private let listeners: ListenerSet
     private let certificates: CertificateManager
+    private let tlsContexts: TLSContexts
     private let logger: Logger
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -50,13 +51,16 @@ actor ConfigCoordinator {
         let validated = try ConfigValidator.validate(
             initial.document, context: ValidationContext(adminAddress: adminAddress))
         let certificates = CertificateManager(store: store)
+        let tlsContexts = TLSContexts()
         let snapshot = Snapshot(
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
-            certificates: try certificates.table(for: validated.config))
+            certificates: try certificates.table(for: validated.config),
+            tls: try tlsContexts.context(for: validated.config))
         let box = SnapshotBox(snapshot)
         LogOutput.apply(validated.config.logging)
-        let listeners = ListenerSet(group: group, snapshots: box, tls: try TLSServerContext())
+        tlsContexts.applied(validated.config)
+        let listeners = ListenerSet(group: group, snapshots: box)
         _ = try await listeners.bindMissing(snapshot.listeners)
         self.store = store
         self.snapshots = box
@@ -64,6 +68,7 @@ actor ConfigCoordinator {
         self.adminAddress = adminAddress
         self.listeners = listeners
         self.certificates = certificates
+        self.tlsContexts = tlsContexts
         self.logger = logger
     }
 
@@ -108,8 +113,10 @@ actor ConfigCoordinator {
 
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
         let table: CertificateTable
+        let tls: TLSServerContext
         do {
             table = try certificates.table(for: validated.config)
+            tls = try tlsContexts.context(for: validated.config)
         } catch let error as ConfigError {
             throw .invalid(error)
         } catch {
@@ -141,9 +148,11 @@ actor ConfigCoordinator {
             throw .store(error)
         }
         let snapshot = Snapshot(
-            revision: revision.number, validated: validated, sha256: sha256, admin: policy, certificates: table)
+            revision: revision.number, validated: validated, sha256: sha256, admin: policy, certificates: table,
+            tls: tls)
         snapshots.publish(snapshot)
         LogOutput.apply(validated.config.logging)
+        tlsContexts.applied(validated.config)
         await listeners.closeUnwanted(snapshot.listeners)
         if let newAdminChannel, let admin {
             // The request that made this change is answered on its own connection, which stays open.

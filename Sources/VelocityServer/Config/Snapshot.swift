@@ -17,6 +17,8 @@ public final class Snapshot: Sendable {
     public let listeners: [ListenAddress: ListenerConfig.TransportProtocol]
     /// What HTTPS handshakes that start under this snapshot present.
     public let certificates: CertificateTable
+    /// The handshake settings (groups, tickets) of HTTPS connections accepted under this snapshot.
+    let tls: TLSServerContext
     let httpsRedirect: HTTPSRedirect
     /// `logging.access_log`, read once per request.
     let accessLog: Bool
@@ -26,12 +28,13 @@ public final class Snapshot: Sendable {
         validated: ValidatedConfig,
         sha256: String,
         admin: AdminPolicy,
-        certificates: CertificateTable
+        certificates: CertificateTable,
+        tls: TLSServerContext
     ) {
         self.init(
             revision: revision, document: validated.document, sha256: sha256, config: validated.config,
             router: Router(config: validated.config), admin: admin, listeners: Self.listeners(of: validated.config),
-            certificates: certificates)
+            certificates: certificates, tls: tls)
     }
 
     /// The sockets a config asks for; validation has made sure the addresses parse and do not collide.
@@ -50,7 +53,8 @@ public final class Snapshot: Sendable {
         router: Router,
         admin: AdminPolicy,
         listeners: [ListenAddress: ListenerConfig.TransportProtocol],
-        certificates: CertificateTable
+        certificates: CertificateTable,
+        tls: TLSServerContext
     ) {
         self.revision = revision
         self.document = document
@@ -60,6 +64,7 @@ public final class Snapshot: Sendable {
         self.admin = admin
         self.listeners = listeners
         self.certificates = certificates
+        self.tls = tls
         httpsRedirect = HTTPSRedirect(listeners: config.listeners ?? [], certificates: certificates)
         accessLog = config.logging?.accessLog ?? false
     }
@@ -68,7 +73,7 @@ public final class Snapshot: Sendable {
     func replacingCertificates(_ certificates: CertificateTable) -> Snapshot {
         Snapshot(
             revision: revision, document: document, sha256: sha256, config: config, router: router, admin: admin,
-            listeners: listeners, certificates: certificates)
+            listeners: listeners, certificates: certificates, tls: tls)
     }
 }
 

@@ -8,11 +8,11 @@ import VelocityTLS
 enum HTTPSPipeline {
     static func configure(
         _ pipeline: ChannelPipeline.SynchronousOperations,
-        tls: TLSServerContext,
         snapshots: SnapshotBox
     ) throws {
-        // The certificates of the snapshot current at accept time serve this connection's handshake.
-        try pipeline.addHandler(TLSServerHandler(context: tls, certificates: snapshots.load().certificates))
+        // The settings and certificates of the snapshot current at accept time serve this connection's handshake.
+        let snapshot = snapshots.load()
+        try pipeline.addHandler(TLSServerHandler(context: snapshot.tls, certificates: snapshot.certificates))
         try pipeline.addHandler(
             ApplicationProtocolNegotiationHandler { result, channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -25,15 +25,13 @@ actor ListenerSet {
 
     private let group: any EventLoopGroup
     private let snapshots: SnapshotBox
-    private let tls: TLSServerContext
     private var channels: [ListenAddress: (channel: any Channel, protocol: ListenerConfig.TransportProtocol)] = [:]
 
     static let idleTimeout = TimeAmount.seconds(60)
 
-    init(group: any EventLoopGroup, snapshots: SnapshotBox, tls: TLSServerContext) {
+    init(group: any EventLoopGroup, snapshots: SnapshotBox) {
         self.group = group
         self.snapshots = snapshots
-        self.tls = tls
     }
 
     /// Binds every address in `wanted` that has no socket speaking its protocol yet. On failure, closes what
@@ -70,7 +68,7 @@ actor ListenerSet {
 
     private func bind(_ address: ListenAddress, _ kind: ListenerConfig.TransportProtocol) async throws -> any Channel {
         let snapshots = snapshots
-        let tls = kind == .https ? tls : nil
+        let https = kind == .https
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -79,8 +77,8 @@ actor ListenerSet {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    if let tls {
-                        try HTTPSPipeline.configure(sync, tls: tls, snapshots: snapshots)
+                    if https {
+                        try HTTPSPipeline.configure(sync, snapshots: snapshots)
                     } else {
                         try HTTP1Pipeline.configure(
                             sync,

@@ -117,17 +117,24 @@ final class CertificateManager {
     }
 
     private static func credential(_ entry: CertificateConfig, at pointer: JSONPointer) throws -> TLSCredential {
-        func read(_ path: String?, _ member: String) throws -> String? {
+        func read(_ path: String?, _ member: String) throws -> Data? {
             guard let path else { return nil }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ConfigError(at: pointer.appending(member), "cannot read \(path)")
             }
-            return String(decoding: data, as: UTF8.self)
+            return data
         }
-        let certificate = try entry.certificatePEM ?? read(entry.certificateFile, "certificate_file") ?? ""
-        let key = try entry.keyPEM ?? read(entry.keyFile, "key_file") ?? ""
+        let certificate =
+            try entry.certificatePEM ?? read(entry.certificateFile, "certificate_file").map {
+                String(decoding: $0, as: UTF8.self)
+            } ?? ""
+        let key = try entry.keyPEM ?? read(entry.keyFile, "key_file").map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let staple = try read(entry.ocspStapleFile, "ocsp_staple_file").map { Array($0) }
+        if let staple, staple.first != 0x30 {
+            throw ConfigError(at: pointer.appending("ocsp_staple_file"), "not a DER-encoded OCSP response")
+        }
         do {
-            return try TLSCredential(certificateChainPEM: certificate, privateKeyPEM: key)
+            return try TLSCredential(certificateChainPEM: certificate, privateKeyPEM: key, ocspResponse: staple)
         } catch {
             throw ConfigError(at: pointer, error.description)
         }

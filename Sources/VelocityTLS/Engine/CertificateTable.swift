@@ -7,11 +7,17 @@ public struct CertificateTable: Sendable {
     private let fallback: TLSCredential?
     /// Every certificate in the table, in the order given.
     public let credentials: [TLSCredential]
+    /// TLS-ALPN-01 challenge certificates by exact name, shown only to clients offering acme-tls/1.
+    private let acmeChallenges: [String: TLSCredential]
 
     /// Earlier credentials win a name both cover, so configured certificates can be listed before automatic ones.
-    public init(_ credentials: [TLSCredential], default fallback: TLSCredential? = nil) {
+    public init(
+        _ credentials: [TLSCredential], default fallback: TLSCredential? = nil,
+        acmeChallenges: [String: TLSCredential] = [:]
+    ) {
         self.fallback = fallback ?? credentials.first
         self.credentials = credentials
+        self.acmeChallenges = acmeChallenges
         for credential in credentials {
             for name in credential.names {
                 if name.hasPrefix("*.") {
@@ -33,6 +39,11 @@ public struct CertificateTable: Sendable {
     /// The credential for `name` (lowercased, no trailing dot), or the default.
     public func credential(for name: String?) -> TLSCredential? {
         name.flatMap { match(Substring($0)) } ?? fallback
+    }
+
+    /// The TLS-ALPN-01 challenge certificate for `name` (lowercased, no trailing dot), if one is pending.
+    func acmeChallenge(for name: String) -> TLSCredential? {
+        acmeChallenges[name]
     }
 
     /// The exact name, else a wildcard covering its first label.

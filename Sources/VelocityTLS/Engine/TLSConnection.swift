@@ -61,9 +61,19 @@ final class TLSConnection {
         return text.isEmpty ? nil : text
     }
 
-    /// Called from the ClientHello callback: installs the certificate for the requested name.
-    func selectCertificate() -> Bool {
-        certificates.credential(for: serverName ?? localName)?.install(on: ssl) ?? false
+    /// The handshake presents an ACME TLS-ALPN-01 challenge certificate instead of the name's own.
+    private(set) var answersACMEChallenge = false
+
+    /// Called from the ClientHello callback: installs the certificate for the requested name, or, for a client
+    /// offering acme-tls/1, the challenge certificate for it (and fails the handshake when there is none).
+    func selectCertificate(offeringACME: Bool) -> Bool {
+        let name = serverName ?? localName
+        if offeringACME {
+            guard let challenge = name.flatMap(certificates.acmeChallenge(for:)) else { return false }
+            answersACMEChallenge = true
+            return challenge.install(on: ssl)
+        }
+        return certificates.credential(for: name)?.install(on: ssl) ?? false
     }
 
     func feed(_ bytes: ByteBuffer) {

@@ -20,8 +20,12 @@ public final class TLSCredential: @unchecked Sendable {
     public let notAfter: Date
     /// The issuer's distinguished name, for status pages.
     public let issuer: String
+    /// A DER OCSP response to staple for clients that ask for the certificate's status.
+    let ocspResponse: [UInt8]?
 
-    public init(certificateChainPEM: String, privateKeyPEM: String) throws(TLSCredentialError) {
+    public init(
+        certificateChainPEM: String, privateKeyPEM: String, ocspResponse: [UInt8]? = nil
+    ) throws(TLSCredentialError) {
         let blocks = (try? PEMDocument.parseMultiple(pemString: certificateChainPEM))?
             .filter { $0.discriminator == "CERTIFICATE" }
         guard let blocks, let first = blocks.first, let leaf = try? Certificate(derEncoded: first.derBytes) else {
@@ -38,6 +42,7 @@ public final class TLSCredential: @unchecked Sendable {
         names = Self.subjectAlternativeNames(of: leaf)
         notAfter = leaf.notValidAfter
         issuer = leaf.issuer.description
+        self.ocspResponse = ocspResponse
         guard buffers.count == blocks.count, Self.keyMatches(leafDER: buffers[0], key: key) else {
             throw TLSCredentialError(description: "the private key does not belong to the certificate")
         }
@@ -48,12 +53,15 @@ public final class TLSCredential: @unchecked Sendable {
         EVP_PKEY_free(privateKey)
     }
 
-    /// Hands the chain and key to one handshake.
+    /// Hands the chain, key and any OCSP staple to one handshake (BoringSSL sends the staple only to clients
+    /// that ask).
     func install(on ssl: OpaquePointer) -> Bool {
         var pointers: [OpaquePointer?] = chain
-        return pointers.withUnsafeMutableBufferPointer { buffer in
+        let installed = pointers.withUnsafeMutableBufferPointer { buffer in
             SSL_set_chain_and_key(ssl, buffer.baseAddress, buffer.count, privateKey, nil) == 1
         }
+        guard installed, let ocspResponse else { return installed }
+        return ocspResponse.withUnsafeBufferPointer { SSL_set_ocsp_response(ssl, $0.baseAddress, $0.count) == 1 }
     }
 
     private static func parsePrivateKey(_ pem: String) -> OpaquePointer? {
