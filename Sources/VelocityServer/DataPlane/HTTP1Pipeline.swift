@@ -14,9 +14,13 @@ enum HTTP1Pipeline {
         return limits
     }()
 
+    /// Outbound header validation is off: response headers come from validated config (no CR, LF or NUL) or
+    /// from request parts the parser has already refused such bytes in, and checking every response again
+    /// costs a pass over all its headers.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, handler: HTTP1Handler) throws {
         try pipeline.configureHTTPServerPipeline(
-            withErrorHandling: false, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+            withErrorHandling: false, withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits)
         try pipeline.addHandler(HTTPErrorResponder())
         try pipeline.addHandler(handler)
     }
