@@ -2,7 +2,7 @@ import HTTPTypes
 import VelocityConfig
 
 /// A compiled `headers` operation set: delete, then set, then add.
-struct HeaderEdits: Sendable {
+public struct HeaderEdits: Sendable {
     private var delete: [HTTPField.Name] = []
     private var set: [(HTTPField.Name, [String])] = []
     private var add: [(HTTPField.Name, [String])] = []
@@ -18,7 +18,7 @@ struct HeaderEdits: Sendable {
         (map ?? [:]).sorted { $0.key < $1.key }.compactMap { name, values in HTTPField.Name(name).map { ($0, values) } }
     }
 
-    func apply(to fields: inout HTTPFields) {
+    public func apply(to fields: inout HTTPFields) {
         for name in delete { fields[name] = nil }
         for (name, values) in set { fields[values: name] = values }
         for (name, values) in add {

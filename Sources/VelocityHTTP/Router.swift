@@ -14,6 +14,8 @@ public struct Router: Sendable {
         /// Verify the credentials off the event loop (it costs milliseconds by design), then `next` on success
         /// or answer the check's challenge.
         case verify(PasswordCheck)
+        /// Forward the request to an upstream of this proxy and stream its answer back.
+        case proxy(ReverseProxy)
     }
 
     private let siteTable: SiteTable
@@ -21,11 +23,15 @@ public struct Router: Sendable {
 
     static let notFound = StaticResponse(status: .notFound, body: "404 Not Found: no route for this request\n")
 
-    public init(config: VelocityConfig) {
+    /// `upstreams` gives the data plane's object for each upstream address a `reverse_proxy` names, so that
+    /// connections and health outlive the router.
+    public init(config: VelocityConfig, upstreams: (String) -> any ProxyUpstream = DetachedUpstream.init) {
         let siteConfigs = config.sites ?? []
         siteTable = SiteTable(hosts: siteConfigs.map { $0.hosts ?? [] })
         sites = siteConfigs.map { site in
-            Site(routes: (site.routes ?? []).map { Route($0, hsts: site.hsts) }, hsts: site.hsts?.headerValue)
+            Site(
+                routes: (site.routes ?? []).map { Route($0, hsts: site.hsts, upstreams: upstreams) },
+                hsts: site.hsts?.headerValue)
         }
     }
 
@@ -65,6 +71,8 @@ public struct Router: Sendable {
                 return .serveFile(server)
             case .subroute(let routes):
                 cursor.enter(routes)
+            case .reverseProxy(let proxy):
+                return .proxy(proxy)
             }
         }
         return .respond(cursor.decorations.decorated(Self.notFound))
@@ -89,6 +97,7 @@ enum Handler: Sendable {
     case basicAuth(BasicAuth)
     case fileServer(FileServer)
     case subroute([Route])
+    case reverseProxy(ReverseProxy)
 }
 
 /// A class, so that iterating a site's routes costs one reference count per route.
@@ -97,7 +106,7 @@ final class Route: Sendable {
     let handlers: [Handler]
     let terminal: Bool
 
-    init(_ config: RouteConfig, hsts: HSTSConfig?) {
+    init(_ config: RouteConfig, hsts: HSTSConfig?, upstreams: (String) -> any ProxyUpstream) {
         matchers = (config.match ?? []).map(RequestMatcher.init)
         handlers = (config.handle ?? []).map { handler in
             switch handler {
@@ -120,7 +129,9 @@ final class Route: Sendable {
             case .fileServer(let config):
                 return .fileServer(FileServer(config))
             case .subroute(let config):
-                return .subroute((config.routes ?? []).map { Route($0, hsts: hsts) })
+                return .subroute((config.routes ?? []).map { Route($0, hsts: hsts, upstreams: upstreams) })
+            case .reverseProxy(let config):
+                return .reverseProxy(ReverseProxy(config, upstreams: upstreams))
             }
         }
         terminal = config.terminal ?? false

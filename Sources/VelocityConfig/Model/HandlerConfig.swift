@@ -8,10 +8,12 @@ public enum HandlerConfig: Decodable, Sendable, Equatable {
     case encode(EncodeConfig)
     case basicAuth(BasicAuthConfig)
     case subroute(SubrouteConfig)
+    case reverseProxy(ReverseProxyConfig)
 
     /// The handler names this build knows, as written in a config.
     public static let names = [
         "static_response", "redirect", "headers", "file_server", "rewrite", "encode", "basic_auth", "subroute",
+        "reverse_proxy",
     ]
 
     enum CodingKeys: String, CodingKey {
@@ -37,6 +39,8 @@ public enum HandlerConfig: Decodable, Sendable, Equatable {
             self = .basicAuth(try BasicAuthConfig(from: decoder))
         case "subroute":
             self = .subroute(try SubrouteConfig(from: decoder))
+        case "reverse_proxy":
+            self = .reverseProxy(try ReverseProxyConfig(from: decoder))
         default:
             throw ConfigError(
                 at: JSONPointer(codingPath: decoder.codingPath + [CodingKeys.handler]),

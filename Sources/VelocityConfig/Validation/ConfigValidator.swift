@@ -267,10 +267,84 @@ private struct MeaningChecker {
             if let realm = auth.realm, realm.utf8.contains(where: { $0 < 32 || $0 == UInt8(ascii: "\"") }) {
                 throw ConfigError(at: pointer.appending("realm"), "a realm cannot contain quotes or control characters")
             }
+        case .reverseProxy(let proxy):
+            try checkReverseProxy(proxy, at: pointer)
         case .subroute(let subroute):
             for (index, route) in (subroute.routes ?? []).enumerated() {
                 try checkRoute(route, at: pointer.appending("routes").appending(index))
             }
+        }
+    }
+
+    private func checkReverseProxy(_ proxy: ReverseProxyConfig, at pointer: JSONPointer) throws {
+        if proxy.upstreams.isEmpty {
+            throw ConfigError(at: pointer.appending("upstreams"), "name at least one upstream")
+        }
+        for (index, upstream) in proxy.upstreams.enumerated() {
+            let upstreamPointer = pointer.appending("upstreams").appending(index)
+            guard let address = ListenAddress(upstream.dial), address.isDialable else {
+                throw ConfigError(
+                    at: upstreamPointer.appending("dial"),
+                    "\"\(upstream.dial)\" is not an upstream address: use host:port, [v6]:port or unix:/path")
+            }
+            if let weight = upstream.weight, !(1...1000).contains(weight) {
+                throw ConfigError(at: upstreamPointer.appending("weight"), "a weight is between 1 and 1000")
+            }
+        }
+        let balancing = pointer.appending("load_balancing")
+        if let retries = proxy.loadBalancing?.retries, !(0...10).contains(retries) {
+            throw ConfigError(at: balancing.appending("retries"), "retries are between 0 and 10")
+        }
+        switch proxy.loadBalancing?.policy {
+        case .header:
+            guard let header = proxy.loadBalancing?.header, HTTPToken.isValid(header) else {
+                throw ConfigError(at: balancing.appending("header"), "the header policy needs a header name")
+            }
+        case .cookie:
+            if let cookie = proxy.loadBalancing?.cookie, !HTTPToken.isValid(cookie) {
+                throw ConfigError(at: balancing.appending("cookie"), "\"\(cookie)\" is not a cookie name")
+            }
+        default:
+            break
+        }
+        if let passive = proxy.healthChecks?.passive {
+            let passivePointer = pointer.appending("health_checks").appending("passive")
+            if let seconds = passive.failDurationSeconds, !(1...86_400).contains(seconds) {
+                throw ConfigError(at: passivePointer.appending("fail_duration_seconds"), "between 1 and 86400 seconds")
+            }
+            if let fails = passive.maxFails, !(1...1000).contains(fails) {
+                throw ConfigError(at: passivePointer.appending("max_fails"), "between 1 and 1000")
+            }
+            for (index, status) in (passive.unhealthyStatus ?? []).enumerated() where !(100...599).contains(status) {
+                throw ConfigError(
+                    at: passivePointer.appending("unhealthy_status").appending(index), "a status is 100 to 599")
+            }
+            if let latency = passive.unhealthyLatencyMs, latency < 1 {
+                throw ConfigError(at: passivePointer.appending("unhealthy_latency_ms"), "at least 1 ms")
+            }
+        }
+        if let headers = proxy.headers {
+            for (side, operations) in [("request", headers.request), ("response", headers.response)] {
+                guard let operations else { continue }
+                let sidePointer = pointer.appending("headers").appending(side)
+                try checkHeaders(operations.set, at: sidePointer.appending("set"))
+                try checkHeaders(operations.add, at: sidePointer.appending("add"))
+            }
+        }
+        for (index, range) in (proxy.trustedProxies ?? []).enumerated() where IPRange(range) == nil {
+            throw ConfigError(
+                at: pointer.appending("trusted_proxies").appending(index),
+                "\"\(range)\" is not an IP address or CIDR range")
+        }
+        if let host = proxy.hostHeader, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
+            throw ConfigError(at: pointer.appending("host_header"), "a Host value has no spaces or control characters")
+        }
+        let timeouts = pointer.appending("timeouts")
+        if let dial = proxy.timeouts?.dialMs, !(1...600_000).contains(dial) {
+            throw ConfigError(at: timeouts.appending("dial_ms"), "between 1 and 600000 ms")
+        }
+        if let header = proxy.timeouts?.responseHeaderMs, !(1...3_600_000).contains(header) {
+            throw ConfigError(at: timeouts.appending("response_header_ms"), "between 1 and 3600000 ms")
         }
     }
 

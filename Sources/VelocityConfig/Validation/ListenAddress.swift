@@ -58,3 +58,14 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension ListenAddress {
+    /// Whether the address names one place to connect to: a unix socket, or a host (not the any-interface
+    /// wildcard) and port.
+    public var isDialable: Bool {
+        switch self {
+        case .inet(let host, _): !host.isEmpty && host != "0.0.0.0" && host != "::"
+        case .unix: true
+        }
+    }
+}

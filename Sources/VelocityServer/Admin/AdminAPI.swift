@@ -52,7 +52,7 @@ struct AdminAPI: Sendable {
             return AdminResponse(json: .array(snapshots.load().certificates.credentials.map(\.json)))
         case "upstreams" where segments.count == 1:
             try allow(request, .GET)
-            return AdminResponse(json: [])
+            return AdminResponse(json: .array(snapshots.load().upstreams.map(\.status)))
         case "pki" where segments == ["pki", "ca", "local"]:
             try allow(request, .GET)
             let root = try await coordinator.rootCertificatePEM()

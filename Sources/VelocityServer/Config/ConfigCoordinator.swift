@@ -35,6 +35,7 @@ actor ConfigCoordinator {
     private let listeners: ListenerSet
     private let certificates: CertificateManager
     private let tlsContexts: TLSContexts
+    private let upstreams: UpstreamRegistry
     private let logger: Logger
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -52,11 +53,13 @@ actor ConfigCoordinator {
             initial.document, context: ValidationContext(adminAddress: adminAddress))
         let certificates = CertificateManager(store: store)
         let tlsContexts = TLSContexts()
+        let upstreams = UpstreamRegistry(group: group)
         let snapshot = Snapshot(
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
             certificates: try certificates.table(for: validated.config),
-            tls: try tlsContexts.context(for: validated.config))
+            tls: try tlsContexts.context(for: validated.config), upstreams: upstreams)
+        upstreams.commit()
         let box = SnapshotBox(snapshot)
         LogOutput.apply(validated.config.logging)
         tlsContexts.applied(validated.config)
@@ -69,6 +72,7 @@ actor ConfigCoordinator {
         self.listeners = listeners
         self.certificates = certificates
         self.tlsContexts = tlsContexts
+        self.upstreams = upstreams
         self.logger = logger
     }
 
@@ -149,8 +153,9 @@ actor ConfigCoordinator {
         }
         let snapshot = Snapshot(
             revision: revision.number, validated: validated, sha256: sha256, admin: policy, certificates: table,
-            tls: tls)
+            tls: tls, upstreams: upstreams)
         snapshots.publish(snapshot)
+        upstreams.commit()
         LogOutput.apply(validated.config.logging)
         tlsContexts.applied(validated.config)
         await listeners.closeUnwanted(snapshot.listeners)

@@ -19,6 +19,8 @@ public final class Snapshot: Sendable {
     public let certificates: CertificateTable
     /// The handshake settings (groups, tickets) of HTTPS connections accepted under this snapshot.
     let tls: TLSServerContext
+    /// Every upstream the config's proxies name, for `GET /upstreams`.
+    let upstreams: [Upstream]
     let httpsRedirect: HTTPSRedirect
     /// `logging.access_log`, read once per request.
     let accessLog: Bool
@@ -29,12 +31,14 @@ public final class Snapshot: Sendable {
         sha256: String,
         admin: AdminPolicy,
         certificates: CertificateTable,
-        tls: TLSServerContext
+        tls: TLSServerContext,
+        upstreams: UpstreamRegistry
     ) {
+        let (router, used) = upstreams.router(for: validated.config)
         self.init(
             revision: revision, document: validated.document, sha256: sha256, config: validated.config,
-            router: Router(config: validated.config), admin: admin, listeners: Self.listeners(of: validated.config),
-            certificates: certificates, tls: tls)
+            router: router, admin: admin, listeners: Self.listeners(of: validated.config),
+            certificates: certificates, tls: tls, upstreams: used)
     }
 
     /// The sockets a config asks for; validation has made sure the addresses parse and do not collide.
@@ -54,7 +58,8 @@ public final class Snapshot: Sendable {
         admin: AdminPolicy,
         listeners: [ListenAddress: ListenerConfig.TransportProtocol],
         certificates: CertificateTable,
-        tls: TLSServerContext
+        tls: TLSServerContext,
+        upstreams: [Upstream]
     ) {
         self.revision = revision
         self.document = document
@@ -65,6 +70,7 @@ public final class Snapshot: Sendable {
         self.listeners = listeners
         self.certificates = certificates
         self.tls = tls
+        self.upstreams = upstreams
         httpsRedirect = HTTPSRedirect(listeners: config.listeners ?? [], certificates: certificates)
         accessLog = config.logging?.accessLog ?? false
     }
@@ -73,7 +79,7 @@ public final class Snapshot: Sendable {
     func replacingCertificates(_ certificates: CertificateTable) -> Snapshot {
         Snapshot(
             revision: revision, document: document, sha256: sha256, config: config, router: router, admin: admin,
-            listeners: listeners, certificates: certificates, tls: tls)
+            listeners: listeners, certificates: certificates, tls: tls, upstreams: upstreams)
     }
 }
 

@@ -23,8 +23,13 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         var cursor: RouteCursor?
         let started: NIODeadline
         var requestEnded = false
+        /// Body parts that arrived while routing was still deciding (a password check, a file lookup); a
+        /// proxied request sends them on, anything else drops them.
+        var body: [ByteBuffer] = []
         var reply: Reply?
         var writing = false
+        /// Set when the request is forwarded: body parts go to it, and it writes the response.
+        var proxy: ProxyExchange?
 
         init(head: HTTPRequestHead, snapshot: Snapshot, cursor: RouteCursor?) {
             self.head = head
@@ -113,11 +118,22 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 proceed(context: context)
             }
-        case .body:
-            break
+        case .body(let part):
+            guard let exchange else { return }
+            if let proxy = exchange.proxy {
+                proxy.clientBody(part)
+            } else if exchange.reply == nil {
+                exchange.body.append(part)
+                // Routing has not decided yet: stop reading rather than hold an unbounded body.
+                if exchange.body.count == 16 { context.channel.setOption(.autoRead, value: false).whenFailure { _ in } }
+            }
         case .end:
             exchange?.requestEnded = true
-            if exchange?.reply != nil { send(context: context) }
+            if let proxy = exchange?.proxy {
+                proxy.clientEnd()
+            } else if exchange?.reply != nil {
+                send(context: context)
+            }
         }
     }
 
@@ -142,6 +158,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
                     self.proceed(context: context)
                 }
             }
+        case .proxy(let proxy):
+            forward(to: proxy, exchange, context: context)
         case .verify(let check):
             offload(context: context, for: exchange) {
                 check.run()
@@ -153,6 +171,21 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    private func forward(to proxy: ReverseProxy, _ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.writing = true
+        let forwarding = ProxyExchange(
+            context: context, proxy: proxy, request: exchange.cursor!.request, head: exchange.head
+        ) { [self] status, bytesOut in
+            finish(exchange, status: status, bytesOut: bytesOut, context: context)
+        }
+        exchange.proxy = forwarding
+        for part in exchange.body { forwarding.clientBody(part) }
+        exchange.body = []
+        if exchange.requestEnded { forwarding.clientEnd() }
+        context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        forwarding.start()
     }
 
     /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.
@@ -194,16 +227,31 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
             requestFields: current.cursor?.request.request.headerFields ?? [:], zeroCopy: zeroCopy)
         // Writing the end may deliver the next pipelined request before this closure runs.
         writer.write(reply, context: context) { [self] status, bytesOut in
-            if exchange === current {
-                exchange = nil
-                if headTimeout != nil { waitingSince = .now() }
-            }
-            if current.snapshot.accessLog {
-                AccessLog.record(
-                    head: current.head, status: status, bytesOut: bytesOut, started: current.started,
-                    remote: context.channel.remoteAddress, tls: tls)
-            }
+            finish(current, status: status, bytesOut: bytesOut, context: context)
         }
+    }
+
+    /// The response of `finished` is written: the connection waits for its next request head.
+    private func finish(_ finished: Exchange, status: Int, bytesOut: Int, context: ChannelHandlerContext) {
+        if exchange === finished {
+            exchange = nil
+            if headTimeout != nil { waitingSince = .now() }
+        }
+        if finished.snapshot.accessLog {
+            AccessLog.record(
+                head: finished.head, status: status, bytesOut: bytesOut, started: finished.started,
+                remote: context.channel.remoteAddress, tls: tls)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.proxy?.clientWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        exchange?.proxy?.cancel()
+        context.fireChannelInactive()
     }
 
     /// A request NIO could not parse was already answered with 400 by the protocol error handler; the

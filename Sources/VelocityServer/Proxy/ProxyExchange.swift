@@ -1,0 +1,257 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import VelocityConfig
+import VelocityHTTP
+
+/// One request forwarded to an upstream: picks the upstream, takes a pooled connection or dials one, streams
+/// the request body up and the response down with back-pressure both ways, and retries another upstream when
+/// that is safe. Lives on the client channel's event loop; upstream connections are made on the same loop.
+final class ProxyExchange {
+    private let context: ChannelHandlerContext
+    private let proxy: ReverseProxy
+    private let request: RoutingRequest
+    private let head: HTTPRequestHead
+    private let upstreams: [Upstream]
+    /// Called once, with the status and body bytes the client got.
+    private let finished: (Int, Int) -> Void
+
+    private var tried: [Int] = []
+    private var current: (upstream: Upstream, connection: UpstreamConnection, reused: Bool)?
+    /// Body parts that arrived before a connection was ready.
+    private var pending: [ByteBuffer] = []
+    private var requestEnded = false
+    /// Some of the body went upstream: the request can no longer be replayed.
+    private var bodySent = false
+    private var responseStarted = false
+    private var attemptStarted = NIODeadline.now()
+    private var headerTimer: Scheduled<Void>?
+    private var status = 0
+    private var bytesOut = 0
+    private var done = false
+
+    init(
+        context: ChannelHandlerContext, proxy: ReverseProxy, request: RoutingRequest, head: HTTPRequestHead,
+        finished: @escaping (Int, Int) -> Void
+    ) {
+        self.context = context
+        self.proxy = proxy
+        self.request = request
+        self.head = head
+        // The data plane made every upstream of its routers.
+        upstreams = proxy.upstreams.map { $0 as! Upstream }
+        self.finished = finished
+    }
+
+    func start() {
+        guard let index = proxy.select(request, excluding: tried) else {
+            return fail(tried.isEmpty ? .serviceUnavailable : .badGateway)
+        }
+        tried.append(index)
+        let upstream = upstreams[index]
+        let pool = upstream.pool(for: context.eventLoop)
+        if let connection = pool.take() {
+            use(connection, of: upstream, reused: true)
+            return
+        }
+        attemptStarted = .now()
+        pool.dial(upstream.address, timeout: .milliseconds(Int64(proxy.dialTimeoutMs))).assumeIsolated().whenComplete {
+            [self] result in
+            guard !done else {
+                if case .success(let connection) = result { connection.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                use(connection, of: upstream, reused: false)
+            case .failure:
+                // Nothing was sent: moving on to another upstream is always safe.
+                upstream.failed(proxy.passiveHealth)
+                retryOrFail(.badGateway)
+            }
+        }
+    }
+
+    private func use(_ connection: UpstreamConnection, of upstream: Upstream, reused: Bool) {
+        current = (upstream, connection, reused)
+        connection.exchange = self
+        connection.pool = nil
+        upstream.started()
+        attemptStarted = .now()
+        connection.write(
+            .head(ProxyHeaders.upstreamHead(request, version: head.version, proxy: proxy, upstream: upstream)))
+        for part in pending {
+            connection.write(.body(.byteBuffer(part)))
+            bodySent = true
+        }
+        pending = []
+        if requestEnded { sendEnd(connection) }
+        connection.channel.flush()
+        if !connection.channel.isWritable { setClientReading(false) }
+    }
+
+    // MARK: From the client
+
+    func clientBody(_ part: ByteBuffer) {
+        guard let connection = current?.connection else {
+            pending.append(part)
+            if pending.reduce(0, { $0 + $1.readableBytes }) > 1 << 20 { setClientReading(false) }
+            return
+        }
+        bodySent = true
+        connection.write(.body(.byteBuffer(part)), flush: true)
+        if !connection.channel.isWritable { setClientReading(false) }
+    }
+
+    func clientEnd() {
+        requestEnded = true
+        if let connection = current?.connection {
+            sendEnd(connection)
+            connection.channel.flush()
+        }
+    }
+
+    func clientWritabilityChanged(_ writable: Bool) {
+        current?.connection.channel.setOption(.autoRead, value: writable).whenFailure { _ in }
+    }
+
+    /// The client went away: the upstream connection is in an unknown state and is closed.
+    func cancel() {
+        guard !done, let current else { return }
+        done = true
+        headerTimer?.cancel()
+        current.connection.exchange = nil
+        current.connection.channel.close(promise: nil)
+        current.upstream.finished(latency: nil)
+    }
+
+    private func sendEnd(_ connection: UpstreamConnection) {
+        connection.write(.end(nil))
+        headerTimer = context.eventLoop.assumeIsolated().scheduleTask(
+            in: .milliseconds(Int64(proxy.responseHeaderTimeoutMs))
+        ) { [self] in
+            guard !responseStarted, let current else { return }
+            current.upstream.failed(proxy.passiveHealth)
+            release(close: true)
+            fail(.gatewayTimeout)
+        }
+    }
+
+    // MARK: From the upstream
+
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard !done, let current else { return }
+        switch part {
+        case .head(let response):
+            headerTimer?.cancel()
+            responseStarted = true
+            let latency = NIODeadline.now() - attemptStarted
+            let health = proxy.passiveHealth
+            if health.unhealthyStatus.contains(Int(response.status.code))
+                || health.unhealthyLatency.map({
+                    latency.nanoseconds > Int64($0.components.seconds) * 1_000_000_000
+                        + $0.components.attoseconds / 1_000_000_000
+                }) == true
+            {
+                current.upstream.failed(health)
+            }
+            current.upstream.finished(latency: latency)
+            var fields = ProxyHeaders.clientFields(response, version: head.version, proxy: proxy)
+            if let index = tried.last, let cookie = proxy.stickyCookie(for: index, request: request) {
+                fields.append(HTTPField(name: .setCookie, value: cookie))
+            }
+            status = Int(response.status.code)
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(fields.count + 1)
+            for field in fields { headers.add(name: field.name.rawName, value: field.value) }
+            if !head.isKeepAlive, head.version.major == 1 { headers.replaceOrAdd(name: "Connection", value: "close") }
+            context.write(
+                NIOAny(
+                    HTTPServerResponsePart.head(
+                        HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
+                promise: nil)
+        case .body(let buffer):
+            bytesOut += buffer.readableBytes
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable {
+                current.connection.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+            }
+        case .end:
+            let reusable = requestEnded && current.connection.channel.isActive
+            release(close: !reusable)
+            complete()
+        }
+    }
+
+    /// The connection failed or closed before the exchange finished.
+    func upstreamFailed(closed: Bool) {
+        guard !done, let current else { return }
+        headerTimer?.cancel()
+        if responseStarted {
+            // Part of the answer went out; the client cannot be told anything but that it is cut short.
+            release(close: true)
+            done = true
+            context.close(promise: nil)
+            finished(status, bytesOut)
+            return
+        }
+        release(close: true)
+        // A kept connection the upstream had just closed is not the upstream's failure; a fresh one is.
+        if !current.reused { current.upstream.failed(proxy.passiveHealth) }
+        if bodySent { return fail(.badGateway) }
+        if current.reused { tried.removeLast() }
+        retryOrFail(.badGateway)
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        setClientReading(writable)
+    }
+
+    // MARK: Endings
+
+    private func retryOrFail(_ status: HTTPResponse.Status) {
+        if tried.count <= proxy.retries, proxy.select(request, excluding: tried) != nil {
+            start()
+        } else {
+            fail(status)
+        }
+    }
+
+    /// Returns the connection to its pool after a clean exchange, or closes it.
+    private func release(close: Bool) {
+        guard let current else { return }
+        self.current = nil
+        current.connection.exchange = nil
+        setClientReading(true)
+        current.connection.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        if close {
+            current.connection.channel.close(promise: nil)
+        } else {
+            current.upstream.pool(for: context.eventLoop).put(current.connection)
+        }
+        if !responseStarted { current.upstream.finished(latency: nil) }
+    }
+
+    private func complete() {
+        guard !done else { return }
+        done = true
+        let keepAlive = head.isKeepAlive
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
+        finished(status, bytesOut)
+    }
+
+    private func fail(_ status: HTTPResponse.Status) {
+        guard !done else { return }
+        done = true
+        let response = StaticResponse(status: status, body: "\(status.code) \(status.reasonPhrase)\n")
+        ResponseWriter(head: head, encoding: nil, requestFields: [:], zeroCopy: false).write(
+            .buffered(response), context: context, done: finished)
+    }
+
+    private func setClientReading(_ reading: Bool) {
+        context.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
+    }
+}

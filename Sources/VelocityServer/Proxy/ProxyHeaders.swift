@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import NIOHTTP1
+import VelocityConfig
+import VelocityHTTP
+
+/// The heads a proxied exchange sends on: towards the upstream, and back to the client.
+enum ProxyHeaders {
+    /// Connection-level headers (RFC 9110 §7.6.1), which describe one hop and are never forwarded.
+    private static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    ]
+
+    /// The request head for the upstream: routing's view of the request (after rewrites and header edits),
+    /// without hop-by-hop headers, with forwarding headers, the chosen Host and the proxy's own edits.
+    static func upstreamHead(
+        _ request: RoutingRequest, version: HTTPVersion, proxy: ReverseProxy, upstream: Upstream
+    ) -> HTTPRequestHead {
+        var fields = request.request.headerFields
+        removeHopByHop(&fields)
+        let trusted = proxy.trusts(request.remoteAddress)
+        let client = request.remoteAddress?.description ?? ""
+        if trusted, let forwarded = fields[.xForwardedFor] {
+            fields[.xForwardedFor] = forwarded + ", " + client
+        } else {
+            fields[.xForwardedFor] = client
+        }
+        if !trusted || fields[.xForwardedProto] == nil { fields[.xForwardedProto] = request.request.scheme ?? "http" }
+        if !trusted || fields[.xForwardedHost] == nil { fields[.xForwardedHost] = request.request.authority ?? "" }
+        fields.append(HTTPField(name: .via, value: via(version)))
+        switch proxy.hostHeader {
+        case .passThrough: break
+        case .fixed(let host): fields[.hostField] = host
+        case .upstream: fields[.hostField] = upstream.key
+        }
+        if fields[.hostField] == nil, let authority = request.request.authority { fields[.hostField] = authority }
+        proxy.requestEdits?.apply(to: &fields)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fields.count)
+        for field in fields { headers.add(name: field.name.rawName, value: field.value) }
+        return HTTPRequestHead(
+            version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue),
+            uri: request.request.path ?? "/", headers: headers)
+    }
+
+    /// The upstream's response head as the client gets it.
+    static func clientFields(_ response: HTTPResponseHead, version: HTTPVersion, proxy: ReverseProxy) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(response.headers.count + 1)
+        for (name, value) in response.headers {
+            guard let name = HTTPField.Name(name) else { continue }
+            fields.append(HTTPField(name: name, value: value))
+        }
+        removeHopByHop(&fields)
+        fields.append(HTTPField(name: .via, value: via(version)))
+        proxy.responseEdits?.apply(to: &fields)
+        return fields
+    }
+
+    private static func via(_ version: HTTPVersion) -> String {
+        version.major == 2 ? "2.0 velocity" : "\(version.major).\(version.minor) velocity"
+    }
+
+    private static func removeHopByHop(_ fields: inout HTTPFields) {
+        let named = fields[values: .connection].flatMap { $0.split(separator: ",") }.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        for name in hopByHop.union(named) {
+            if let field = HTTPField.Name(name) { fields[field] = nil }
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// HTTP/1's Host, which HTTPTypes keeps out of its own names (it models it as the authority).
+    static let hostField = HTTPField.Name("Host")!
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
+    static let xForwardedHost = HTTPField.Name("X-Forwarded-Host")!
+}
