@@ -1,5 +1,6 @@
 import Crypto
 import HTTPTypes
+import NIOCore
 import Synchronization
 import VelocityConfig
 
@@ -31,10 +32,10 @@ public final class ReverseProxy: Sendable {
 
     /// The passive health check's settings, applied by the data plane when a request fails.
     public struct PassiveHealth: Sendable {
-        public let failDuration: Duration
+        public let failDuration: TimeAmount
         public let maxFails: Int
         public let unhealthyStatus: Set<Int>
-        public let unhealthyLatency: Duration?
+        public let unhealthyLatency: TimeAmount?
     }
 
     init(_ config: ReverseProxyConfig, upstreams provide: (String) -> any ProxyUpstream) {
@@ -58,9 +59,9 @@ public final class ReverseProxy: Sendable {
         responseHeaderTimeoutMs = config.timeouts?.responseHeaderMs ?? 30000
         let passive = config.healthChecks?.passive
         passiveHealth = PassiveHealth(
-            failDuration: .seconds(passive?.failDurationSeconds ?? 30), maxFails: passive?.maxFails ?? 1,
+            failDuration: .seconds(Int64(passive?.failDurationSeconds ?? 30)), maxFails: passive?.maxFails ?? 1,
             unhealthyStatus: Set(passive?.unhealthyStatus ?? []),
-            unhealthyLatency: passive?.unhealthyLatencyMs.map { .milliseconds($0) })
+            unhealthyLatency: passive?.unhealthyLatencyMs.map { .milliseconds(Int64($0)) })
     }
 
     /// Whether the client's own forwarding headers may be believed.

@@ -181,6 +181,10 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
             finish(exchange, status: status, bytesOut: bytesOut, context: context)
         }
         exchange.proxy = forwarding
+        if ProxyHeaders.expectsContinue(exchange.head), !exchange.requestEnded {
+            let interim = HTTPResponseHead(version: exchange.head.version, status: .continue)
+            context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        }
         for part in exchange.body { forwarding.clientBody(part) }
         exchange.body = []
         if exchange.requestEnded { forwarding.clientEnd() }

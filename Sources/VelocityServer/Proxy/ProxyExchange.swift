@@ -24,6 +24,8 @@ final class ProxyExchange {
     /// Some of the body went upstream: the request can no longer be replayed.
     private var bodySent = false
     private var responseStarted = false
+    /// The upstream's response allows another request on its connection.
+    private var upstreamKeepAlive = false
     private var attemptStarted = NIODeadline.now()
     private var headerTimer: Scheduled<Void>?
     private var status = 0
@@ -44,6 +46,7 @@ final class ProxyExchange {
     }
 
     func start() {
+        guard !done else { return }
         guard let index = proxy.select(request, excluding: tried) else {
             return fail(tried.isEmpty ? .serviceUnavailable : .badGateway)
         }
@@ -115,14 +118,17 @@ final class ProxyExchange {
         current?.connection.channel.setOption(.autoRead, value: writable).whenFailure { _ in }
     }
 
-    /// The client went away: the upstream connection is in an unknown state and is closed.
+    /// The client went away: the upstream connection is in an unknown state and is closed, and a dial still
+    /// under way is dropped when it completes.
     func cancel() {
-        guard !done, let current else { return }
+        guard !done else { return }
         done = true
         headerTimer?.cancel()
+        guard let current else { return }
+        self.current = nil
         current.connection.exchange = nil
         current.connection.channel.close(promise: nil)
-        current.upstream.finished(latency: nil)
+        if !responseStarted { current.upstream.finished(latency: nil) }
     }
 
     private func sendEnd(_ connection: UpstreamConnection) {
@@ -145,13 +151,11 @@ final class ProxyExchange {
         case .head(let response):
             headerTimer?.cancel()
             responseStarted = true
+            upstreamKeepAlive = response.isKeepAlive
             let latency = NIODeadline.now() - attemptStarted
             let health = proxy.passiveHealth
             if health.unhealthyStatus.contains(Int(response.status.code))
-                || health.unhealthyLatency.map({
-                    latency.nanoseconds > Int64($0.components.seconds) * 1_000_000_000
-                        + $0.components.attoseconds / 1_000_000_000
-                }) == true
+                || health.unhealthyLatency.map({ latency > $0 }) == true
             {
                 current.upstream.failed(health)
             }
@@ -177,7 +181,7 @@ final class ProxyExchange {
                 current.connection.channel.setOption(.autoRead, value: false).whenFailure { _ in }
             }
         case .end:
-            let reusable = requestEnded && current.connection.channel.isActive
+            let reusable = requestEnded && upstreamKeepAlive && current.connection.channel.isActive
             release(close: !reusable)
             complete()
         }

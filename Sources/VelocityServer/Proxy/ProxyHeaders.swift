@@ -11,6 +11,12 @@ enum ProxyHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
+    /// `Expect: 100-continue` is answered by Velocity itself when it starts forwarding, so the upstream never
+    /// sees it (its 100 would have nowhere to go).
+    static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
+        head.version == .http1_1 && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+    }
+
     /// The request head for the upstream: routing's view of the request (after rewrites and header edits),
     /// without hop-by-hop headers, with forwarding headers, the chosen Host and the proxy's own edits.
     static func upstreamHead(
@@ -18,6 +24,7 @@ enum ProxyHeaders {
     ) -> HTTPRequestHead {
         var fields = request.request.headerFields
         removeHopByHop(&fields)
+        fields[.expect] = nil
         let trusted = proxy.trusts(request.remoteAddress)
         let client = request.remoteAddress?.description ?? ""
         if trusted, let forwarded = fields[.xForwardedFor] {

@@ -53,7 +53,7 @@ final class Upstream: ProxyUpstream {
     func failed(_ health: ReverseProxy.PassiveHealth) {
         failCount.wrappingIncrement(ordering: .relaxed)
         let now = NIODeadline.now().uptimeNanoseconds
-        let window = UInt64(health.failDuration.components.seconds) * 1_000_000_000
+        let window = UInt64(health.failDuration.nanoseconds)
         let recent = failures.withLock { failures in
             failures.removeAll { now - $0 >= window }
             failures.append(now)
