@@ -329,6 +329,10 @@ private struct MeaningChecker {
                 let sidePointer = pointer.appending("headers").appending(side)
                 try checkHeaders(operations.set, at: sidePointer.appending("set"))
                 try checkHeaders(operations.add, at: sidePointer.appending("add"))
+                for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
+                    throw ConfigError(
+                        at: sidePointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
+                }
             }
         }
         for (index, range) in (proxy.trustedProxies ?? []).enumerated() where IPRange(range) == nil {

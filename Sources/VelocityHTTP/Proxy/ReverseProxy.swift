@@ -20,7 +20,8 @@ public final class ReverseProxy: Sendable {
     public let hostHeader: HostHeader
     public let dialTimeoutMs: Int
     public let responseHeaderTimeoutMs: Int
-    public let passiveHealth: PassiveHealth
+    /// Nil when the config asks for no passive checks: failures are then not remembered.
+    public let passiveHealth: PassiveHealth?
     private let counter = Atomic<Int>(0)
 
     public enum HostHeader: Sendable {
@@ -57,11 +58,12 @@ public final class ReverseProxy: Sendable {
             }
         dialTimeoutMs = config.timeouts?.dialMs ?? 3000
         responseHeaderTimeoutMs = config.timeouts?.responseHeaderMs ?? 30000
-        let passive = config.healthChecks?.passive
-        passiveHealth = PassiveHealth(
-            failDuration: .seconds(Int64(passive?.failDurationSeconds ?? 30)), maxFails: passive?.maxFails ?? 1,
-            unhealthyStatus: Set(passive?.unhealthyStatus ?? []),
-            unhealthyLatency: passive?.unhealthyLatencyMs.map { .milliseconds(Int64($0)) })
+        passiveHealth = config.healthChecks?.passive.map { passive in
+            PassiveHealth(
+                failDuration: .seconds(Int64(passive.failDurationSeconds ?? 30)), maxFails: passive.maxFails ?? 1,
+                unhealthyStatus: Set(passive.unhealthyStatus ?? []),
+                unhealthyLatency: passive.unhealthyLatencyMs.map { .milliseconds(Int64($0)) })
+        }
     }
 
     /// Whether the client's own forwarding headers may be believed.
@@ -158,5 +160,15 @@ public final class ReverseProxy: Sendable {
     private static func cookieValue(_ key: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array(key.utf8), using: cookieKey)
         return code.prefix(16).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+}
+
+extension HTTPRequest.Method {
+    /// Methods whose effect is the same when sent twice (RFC 9110 §9.2.2), so a retry cannot do harm.
+    public var isIdempotent: Bool {
+        switch self {
+        case .get, .head, .options, .trace, .put, .delete: true
+        default: false
+        }
     }
 }

@@ -176,7 +176,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     private func forward(to proxy: ReverseProxy, _ exchange: Exchange, context: ChannelHandlerContext) {
         exchange.writing = true
         let forwarding = ProxyExchange(
-            context: context, proxy: proxy, request: exchange.cursor!.request, head: exchange.head
+            context: context, proxy: proxy, request: exchange.cursor!.request, head: exchange.head,
+            decorations: exchange.cursor!.decorations
         ) { [self] status, bytesOut in
             finish(exchange, status: status, bytesOut: bytesOut, context: context)
         }

@@ -52,7 +52,11 @@ final class ConnectionPool: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Bytes after a 101 belong to the new protocol and go on to the relay. No outbound header
+                    // validation: the request's headers passed the client-side parser or config validation, and
+                    // a relay must find only these two HTTP handlers to remove.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(channel: channel))
                 }
             }
@@ -69,7 +73,7 @@ final class ConnectionPool: @unchecked Sendable {
 
 /// The end of an upstream connection: hands response parts to the exchange using it, and leaves the pool
 /// when the upstream closes it while idle.
-final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 

@@ -12,12 +12,28 @@ final class ProxyExchange {
     private let proxy: ReverseProxy
     private let request: RoutingRequest
     private let head: HTTPRequestHead
+    /// What earlier handlers asked of the response (header edits, HSTS); `encode` does not apply to proxied
+    /// bodies.
+    private let decorations: ResponseDecorations
     private let upstreams: [Upstream]
+    /// The protocol an HTTP/1.1 client asks to switch to (a WebSocket handshake).
+    private let upgrade: String?
+    /// The upstream agreed to switch: when its 101 is complete, both connections become a relay.
+    private var switching = false
     /// Called once, with the status and body bytes the client got.
     private let finished: (Int, Int) -> Void
 
     private var tried: [Int] = []
-    private var current: (upstream: Upstream, connection: UpstreamConnection, reused: Bool)?
+    private var current: Attempt?
+
+    /// The upstream and connection serving the request now.
+    private struct Attempt {
+        let upstream: Upstream
+        let connection: UpstreamConnection
+        /// The connection came from the pool (and may have been closed by the upstream meanwhile).
+        let reused: Bool
+        var requestSent = false
+    }
     /// Body parts that arrived before a connection was ready.
     private var pending: [ByteBuffer] = []
     private var requestEnded = false
@@ -34,14 +50,16 @@ final class ProxyExchange {
 
     init(
         context: ChannelHandlerContext, proxy: ReverseProxy, request: RoutingRequest, head: HTTPRequestHead,
-        finished: @escaping (Int, Int) -> Void
+        decorations: ResponseDecorations, finished: @escaping (Int, Int) -> Void
     ) {
         self.context = context
+        self.decorations = decorations
         self.proxy = proxy
         self.request = request
         self.head = head
         // The data plane made every upstream of its routers.
         upstreams = proxy.upstreams.map { $0 as! Upstream }
+        upgrade = ProxyHeaders.upgradeProtocol(head)
         self.finished = finished
     }
 
@@ -76,13 +94,16 @@ final class ProxyExchange {
     }
 
     private func use(_ connection: UpstreamConnection, of upstream: Upstream, reused: Bool) {
-        current = (upstream, connection, reused)
+        current = Attempt(upstream: upstream, connection: connection, reused: reused)
         connection.exchange = self
         connection.pool = nil
         upstream.started()
         attemptStarted = .now()
+        current?.requestSent = true
         connection.write(
-            .head(ProxyHeaders.upstreamHead(request, version: head.version, proxy: proxy, upstream: upstream)))
+            .head(
+                ProxyHeaders.upstreamHead(
+                    request, version: head.version, upgrade: upgrade, proxy: proxy, upstream: upstream)))
         for part in pending {
             connection.write(.body(.byteBuffer(part)))
             bodySent = true
@@ -128,7 +149,7 @@ final class ProxyExchange {
         self.current = nil
         current.connection.exchange = nil
         current.connection.channel.close(promise: nil)
-        if !responseStarted { current.upstream.finished(latency: nil) }
+        current.upstream.finished()
     }
 
     private func sendEnd(_ connection: UpstreamConnection) {
@@ -153,18 +174,27 @@ final class ProxyExchange {
             responseStarted = true
             upstreamKeepAlive = response.isKeepAlive
             let latency = NIODeadline.now() - attemptStarted
-            let health = proxy.passiveHealth
-            if health.unhealthyStatus.contains(Int(response.status.code))
-                || health.unhealthyLatency.map({ latency > $0 }) == true
+            if let health = proxy.passiveHealth,
+                health.unhealthyStatus.contains(Int(response.status.code))
+                    || health.unhealthyLatency.map({ latency > $0 }) == true
             {
                 current.upstream.failed(health)
             }
-            current.upstream.finished(latency: latency)
+            current.upstream.answered(latency: latency)
             var fields = ProxyHeaders.clientFields(response, version: head.version, proxy: proxy)
             if let index = tried.last, let cookie = proxy.stickyCookie(for: index, request: request) {
                 fields.append(HTTPField(name: .setCookie, value: cookie))
             }
+            decorations.decorate(&fields)
             status = Int(response.status.code)
+            if response.status == .switchingProtocols {
+                // Only a client that asked may be switched; anything else is a broken upstream.
+                guard upgrade != nil else {
+                    release(close: true)
+                    return fail(.badGateway)
+                }
+                switching = true
+            }
             var headers = HTTPHeaders()
             headers.reserveCapacity(fields.count + 1)
             for field in fields { headers.add(name: field.name.rawName, value: field.value) }
@@ -180,10 +210,28 @@ final class ProxyExchange {
             if !context.channel.isWritable {
                 current.connection.channel.setOption(.autoRead, value: false).whenFailure { _ in }
             }
+        case .end where switching:
+            switchProtocols(current)
         case .end:
             let reusable = requestEnded && upstreamKeepAlive && current.connection.channel.isActive
             release(close: !reusable)
             complete()
+        }
+    }
+
+    /// The 101 is complete: the exchange ends, and the two connections carry the new protocol's bytes.
+    private func switchProtocols(_ current: Attempt) {
+        done = true
+        self.current = nil
+        current.connection.exchange = nil
+        current.upstream.finished()
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+        finished(status, bytesOut)
+        do {
+            try RelayHandler.join(client: context, upstream: current.connection.channel)
+        } catch {
+            current.connection.channel.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 
@@ -202,7 +250,8 @@ final class ProxyExchange {
         release(close: true)
         // A kept connection the upstream had just closed is not the upstream's failure; a fresh one is.
         if !current.reused { current.upstream.failed(proxy.passiveHealth) }
-        if bodySent { return fail(.badGateway) }
+        // Once the request went out, only a request that may safely run twice is sent again (RFC 9110 §9.2.2).
+        if bodySent || (current.requestSent && !request.method.isIdempotent) { return fail(.badGateway) }
         if current.reused { tried.removeLast() }
         retryOrFail(.badGateway)
     }
@@ -233,7 +282,7 @@ final class ProxyExchange {
         } else {
             current.upstream.pool(for: context.eventLoop).put(current.connection)
         }
-        if !responseStarted { current.upstream.finished(latency: nil) }
+        current.upstream.finished()
     }
 
     private func complete() {

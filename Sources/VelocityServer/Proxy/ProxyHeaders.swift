@@ -11,6 +11,15 @@ enum ProxyHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
+    /// An HTTP/1.1 request to switch protocols (a WebSocket handshake), whose Upgrade and Connection headers
+    /// are passed on rather than dropped as hop-by-hop. (HTTP/2 clients use extended CONNECT instead.)
+    static func upgradeProtocol(_ head: HTTPRequestHead) -> String? {
+        guard head.version == .http1_1, let upgrade = head.headers.first(name: "upgrade"),
+            head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
+        else { return nil }
+        return upgrade
+    }
+
     /// `Expect: 100-continue` is answered by Velocity itself when it starts forwarding, so the upstream never
     /// sees it (its 100 would have nowhere to go).
     static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
@@ -20,11 +29,15 @@ enum ProxyHeaders {
     /// The request head for the upstream: routing's view of the request (after rewrites and header edits),
     /// without hop-by-hop headers, with forwarding headers, the chosen Host and the proxy's own edits.
     static func upstreamHead(
-        _ request: RoutingRequest, version: HTTPVersion, proxy: ReverseProxy, upstream: Upstream
+        _ request: RoutingRequest, version: HTTPVersion, upgrade: String?, proxy: ReverseProxy, upstream: Upstream
     ) -> HTTPRequestHead {
         var fields = request.request.headerFields
         removeHopByHop(&fields)
         fields[.expect] = nil
+        if let upgrade {
+            fields[.upgrade] = upgrade
+            fields[.connection] = "Upgrade"
+        }
         let trusted = proxy.trusts(request.remoteAddress)
         let client = request.remoteAddress?.description ?? ""
         if trusted, let forwarded = fields[.xForwardedFor] {
@@ -50,7 +63,7 @@ enum ProxyHeaders {
             uri: request.request.path ?? "/", headers: headers)
     }
 
-    /// The upstream's response head as the client gets it.
+    /// The upstream's response head as the client gets it; a 101 keeps its Upgrade.
     static func clientFields(_ response: HTTPResponseHead, version: HTTPVersion, proxy: ReverseProxy) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(response.headers.count + 1)
@@ -58,7 +71,12 @@ enum ProxyHeaders {
             guard let name = HTTPField.Name(name) else { continue }
             fields.append(HTTPField(name: name, value: value))
         }
+        let upgrade = response.status == .switchingProtocols ? fields[.upgrade] : nil
         removeHopByHop(&fields)
+        if let upgrade {
+            fields[.upgrade] = upgrade
+            fields[.connection] = "Upgrade"
+        }
         fields.append(HTTPField(name: .via, value: via(version)))
         proxy.responseEdits?.apply(to: &fields)
         return fields

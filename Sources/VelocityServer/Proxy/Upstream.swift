@@ -43,15 +43,21 @@ final class Upstream: ProxyUpstream {
         requestCount.wrappingIncrement(ordering: .relaxed)
     }
 
-    func finished(latency: TimeAmount?) {
-        inFlightCount.wrappingDecrement(ordering: .relaxed)
-        if let latency { lastLatencyNanoseconds.store(Int(latency.nanoseconds), ordering: .relaxed) }
+    /// The response's head arrived this long after the request went out.
+    func answered(latency: TimeAmount) {
+        lastLatencyNanoseconds.store(Int(latency.nanoseconds), ordering: .relaxed)
     }
 
-    /// Counts a failure; `maxFails` of them within `failDuration` take the upstream out until the window has
-    /// passed since the latest.
-    func failed(_ health: ReverseProxy.PassiveHealth) {
+    /// The exchange is over, its body included (a long stream counts as in flight until it ends).
+    func finished() {
+        inFlightCount.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// Counts a failure; with passive checks on, `maxFails` of them within `failDuration` take the upstream
+    /// out until the window has passed since the latest.
+    func failed(_ health: ReverseProxy.PassiveHealth?) {
         failCount.wrappingIncrement(ordering: .relaxed)
+        guard let health else { return }
         let now = NIODeadline.now().uptimeNanoseconds
         let window = UInt64(health.failDuration.nanoseconds)
         let recent = failures.withLock { failures in
