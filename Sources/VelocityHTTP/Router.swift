@@ -25,7 +25,7 @@ public struct Router: Sendable {
 
     /// `upstreams` gives the data plane's object for each upstream address a `reverse_proxy` names, so that
     /// connections and health outlive the router.
-    public init(config: VelocityConfig, upstreams: (String) -> any ProxyUpstream = DetachedUpstream.init) {
+    public init(config: VelocityConfig, upstreams: (UpstreamSpec) -> any ProxyUpstream = DetachedUpstream.init(spec:)) {
         let siteConfigs = config.sites ?? []
         siteTable = SiteTable(hosts: siteConfigs.map { $0.hosts ?? [] })
         sites = siteConfigs.map { site in
@@ -106,7 +106,7 @@ final class Route: Sendable {
     let handlers: [Handler]
     let terminal: Bool
 
-    init(_ config: RouteConfig, hsts: HSTSConfig?, upstreams: (String) -> any ProxyUpstream) {
+    init(_ config: RouteConfig, hsts: HSTSConfig?, upstreams: (UpstreamSpec) -> any ProxyUpstream) {
         matchers = (config.match ?? []).map(RequestMatcher.init)
         handlers = (config.handle ?? []).map { handler in
             switch handler {

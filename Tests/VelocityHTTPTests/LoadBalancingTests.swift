@@ -25,7 +25,7 @@ private final class FakeUpstream: ProxyUpstream, @unchecked Sendable {
             from: try JSONValue(
                 parsing: #"{"upstreams": [\#(upstreams.joined(separator: ","))], "load_balancing": \#(balancing)}"#))
         let byKey = Dictionary(uniqueKeysWithValues: fakes.map { ($0.key, $0) })
-        return ReverseProxy(config) { byKey[$0]! }
+        return ReverseProxy(config) { byKey[$0.dial]! }
     }
 
     private func request(
@@ -107,7 +107,7 @@ private final class FakeUpstream: ProxyUpstream, @unchecked Sendable {
         let config = try StrictDecoder.decode(
             ReverseProxyConfig.self,
             from: try JSONValue(parsing: #"{"upstreams": [{"dial": "a:1"}], "trusted_proxies": ["10.0.0.0/8"]}"#))
-        let proxy = ReverseProxy(config, upstreams: DetachedUpstream.init)
+        let proxy = ReverseProxy(config, upstreams: DetachedUpstream.init(spec:))
         #expect(proxy.trusts(IPAddress("10.1.2.3")))
         #expect(!proxy.trusts(IPAddress("192.0.2.1")))
         #expect(!proxy.trusts(nil))

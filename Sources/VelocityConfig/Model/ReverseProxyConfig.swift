@@ -12,8 +12,11 @@ public struct ReverseProxyConfig: Decodable, Sendable, Equatable {
     /// upstream's own `host:port`.
     public var hostHeader: String?
     public var timeouts: ProxyTimeoutsConfig?
+    /// How upstreams are reached: TLS settings for upstreams that speak HTTPS.
+    public var transport: ProxyTransportConfig?
 
     enum CodingKeys: String, CodingKey {
+        case transport
         case upstreams
         case loadBalancing = "load_balancing"
         case healthChecks = "health_checks"
@@ -92,5 +95,32 @@ public struct ProxyTimeoutsConfig: Decodable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case dialMs = "dial_ms"
         case responseHeaderMs = "response_header_ms"
+    }
+}
+
+public struct ProxyTransportConfig: Decodable, Sendable, Equatable {
+    /// Connect to the upstreams with TLS (HTTPS); absent means plain HTTP.
+    public var tls: UpstreamTLSConfig?
+}
+
+/// TLS towards upstreams. Certificates are verified against the system's trust store or `ca_file`, for the
+/// upstream's host name or `server_name`.
+public struct UpstreamTLSConfig: Decodable, Sendable, Hashable {
+    /// A PEM file of the certificate authorities upstream certificates must chain to, instead of the system's.
+    public var caFile: String?
+    /// The name sent in SNI and checked against the certificate; default: the host of `dial`.
+    public var serverName: String?
+    /// A client certificate chain and key (PEM files) for upstreams that ask for one.
+    public var clientCertificateFile: String?
+    public var clientKeyFile: String?
+    /// Accept any certificate. Only for testing: it makes TLS to the upstream worthless against an attacker.
+    public var insecureSkipVerify: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case caFile = "ca_file"
+        case serverName = "server_name"
+        case clientCertificateFile = "client_certificate_file"
+        case clientKeyFile = "client_key_file"
+        case insecureSkipVerify = "insecure_skip_verify"
     }
 }

@@ -343,6 +343,23 @@ private struct MeaningChecker {
         if let host = proxy.hostHeader, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
             throw ConfigError(at: pointer.appending("host_header"), "a Host value has no spaces or control characters")
         }
+        if let tls = proxy.transport?.tls {
+            let tlsPointer = pointer.appending("transport").appending("tls")
+            if (tls.clientCertificateFile == nil) != (tls.clientKeyFile == nil) {
+                throw ConfigError(at: tlsPointer, "give both client_certificate_file and client_key_file, or neither")
+            }
+            if let name = tls.serverName, (try? HostPattern.check(name, at: tlsPointer)) == nil || name.hasPrefix("*.")
+            {
+                throw ConfigError(at: tlsPointer.appending("server_name"), "\"\(name)\" is not a host name")
+            }
+            for (index, upstream) in proxy.upstreams.enumerated() where upstream.dial.hasPrefix("unix:") {
+                if tls.serverName == nil {
+                    throw ConfigError(
+                        at: pointer.appending("upstreams").appending(index).appending("dial"),
+                        "TLS to a unix socket needs transport.tls.server_name to check the certificate against")
+                }
+            }
+        }
         let timeouts = pointer.appending("timeouts")
         if let dial = proxy.timeouts?.dialMs, !(1...600_000).contains(dial) {
             throw ConfigError(at: timeouts.appending("dial_ms"), "between 1 and 600000 ms")

@@ -1,3 +1,17 @@
+import VelocityConfig
+
+/// What identifies an upstream: where it is and how it is reached. Handlers naming the same spec share one
+/// upstream object.
+public struct UpstreamSpec: Sendable, Hashable {
+    public let dial: String
+    public let tls: UpstreamTLSConfig?
+
+    public init(dial: String, tls: UpstreamTLSConfig?) {
+        self.dial = dial
+        self.tls = tls
+    }
+}
+
 /// What load balancing knows of an upstream: kept by the data plane, which owns connections and health, and
 /// shared by every config that names the same address.
 public protocol ProxyUpstream: AnyObject, Sendable {
@@ -16,7 +30,7 @@ public final class DetachedUpstream: ProxyUpstream {
     public var isAvailable: Bool { true }
     public var inFlight: Int { 0 }
 
-    public init(key: String) {
-        self.key = key
+    public init(spec: UpstreamSpec) {
+        key = spec.dial
     }
 }

@@ -39,8 +39,8 @@ public final class ReverseProxy: Sendable {
         public let unhealthyLatency: TimeAmount?
     }
 
-    init(_ config: ReverseProxyConfig, upstreams provide: (String) -> any ProxyUpstream) {
-        upstreams = config.upstreams.map { provide($0.dial) }
+    init(_ config: ReverseProxyConfig, upstreams provide: (UpstreamSpec) -> any ProxyUpstream) {
+        upstreams = config.upstreams.map { provide(UpstreamSpec(dial: $0.dial, tls: config.transport?.tls)) }
         weights = config.upstreams.map { $0.weight ?? 1 }
         let balancing = config.loadBalancing
         policy = balancing?.policy ?? .roundRobin

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import VelocityConfig
+import VelocityHTTP
 import VelocityStore
 import VelocityTLS
 
@@ -58,7 +59,7 @@ actor ConfigCoordinator {
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
             certificates: try certificates.table(for: validated.config),
-            tls: try tlsContexts.context(for: validated.config), upstreams: upstreams)
+            tls: try tlsContexts.context(for: validated.config), routing: try upstreams.router(for: validated.config))
         upstreams.commit()
         let box = SnapshotBox(snapshot)
         LogOutput.apply(validated.config.logging)
@@ -118,9 +119,11 @@ actor ConfigCoordinator {
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
         let table: CertificateTable
         let tls: TLSServerContext
+        let routing: (router: Router, upstreams: [Upstream])
         do {
             table = try certificates.table(for: validated.config)
             tls = try tlsContexts.context(for: validated.config)
+            routing = try upstreams.router(for: validated.config)
         } catch let error as ConfigError {
             throw .invalid(error)
         } catch {
@@ -153,7 +156,7 @@ actor ConfigCoordinator {
         }
         let snapshot = Snapshot(
             revision: revision.number, validated: validated, sha256: sha256, admin: policy, certificates: table,
-            tls: tls, upstreams: upstreams)
+            tls: tls, routing: routing)
         snapshots.publish(snapshot)
         upstreams.commit()
         LogOutput.apply(validated.config.logging)

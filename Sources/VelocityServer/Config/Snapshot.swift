@@ -32,9 +32,9 @@ public final class Snapshot: Sendable {
         admin: AdminPolicy,
         certificates: CertificateTable,
         tls: TLSServerContext,
-        upstreams: UpstreamRegistry
+        routing: (router: Router, upstreams: [Upstream])
     ) {
-        let (router, used) = upstreams.router(for: validated.config)
+        let (router, used) = routing
         self.init(
             revision: revision, document: validated.document, sha256: sha256, config: validated.config,
             router: router, admin: admin, listeners: Self.listeners(of: validated.config),

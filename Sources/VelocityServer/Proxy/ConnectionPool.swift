@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import VelocityConfig
 
 /// Idle keep-alive connections to one upstream from one event loop. Touched only on that loop.
@@ -45,13 +46,20 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    /// Connects to `address` with HTTP/1.1 client handlers and a fresh ``UpstreamConnection`` on this loop.
-    func dial(_ address: ListenAddress, timeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
+    /// Connects to `address` (with TLS when `tls` is given) with HTTP/1.1 client handlers and a fresh
+    /// ``UpstreamConnection`` on this loop.
+    func dial(
+        _ address: ListenAddress, tls: (context: NIOSSLContext, serverName: String?)?, timeout: TimeAmount
+    ) -> EventLoopFuture<UpstreamConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                    }
                     // Bytes after a 101 belong to the new protocol and go on to the relay. No outbound header
                     // validation: the request's headers passed the client-side parser or config validation, and
                     // a relay must find only these two HTTP handlers to remove.
@@ -92,12 +100,12 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
 
     func channelInactive(context: ChannelHandlerContext) {
         pool?.remove(self)
-        exchange?.upstreamFailed(closed: true)
+        exchange?.upstreamFailed("the upstream closed the connection")
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        exchange?.upstreamFailed(closed: false)
+        exchange?.upstreamFailed("\(error)")
         context.close(promise: nil)
     }
 

@@ -1,4 +1,5 @@
 import HTTPTypes
+import Logging
 import NIOCore
 import NIOHTTP1
 import VelocityConfig
@@ -76,21 +77,23 @@ final class ProxyExchange {
             return
         }
         attemptStarted = .now()
-        pool.dial(upstream.address, timeout: .milliseconds(Int64(proxy.dialTimeoutMs))).assumeIsolated().whenComplete {
-            [self] result in
-            guard !done else {
-                if case .success(let connection) = result { connection.channel.close(promise: nil) }
-                return
+        pool.dial(upstream.address, tls: upstream.tls, timeout: .milliseconds(Int64(proxy.dialTimeoutMs)))
+            .assumeIsolated().whenComplete {
+                [self] result in
+                guard !done else {
+                    if case .success(let connection) = result { connection.channel.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case .success(let connection):
+                    use(connection, of: upstream, reused: false)
+                case .failure(let error):
+                    // Nothing was sent: moving on to another upstream is always safe.
+                    upstream.failed(proxy.passiveHealth)
+                    log("cannot connect to the upstream", upstream, "\(error)")
+                    retryOrFail(.badGateway)
+                }
             }
-            switch result {
-            case .success(let connection):
-                use(connection, of: upstream, reused: false)
-            case .failure:
-                // Nothing was sent: moving on to another upstream is always safe.
-                upstream.failed(proxy.passiveHealth)
-                retryOrFail(.badGateway)
-            }
-        }
     }
 
     private func use(_ connection: UpstreamConnection, of upstream: Upstream, reused: Bool) {
@@ -159,6 +162,7 @@ final class ProxyExchange {
         ) { [self] in
             guard !responseStarted, let current else { return }
             current.upstream.failed(proxy.passiveHealth)
+            log("no response in time", current.upstream, "\(proxy.responseHeaderTimeoutMs) ms")
             release(close: true)
             fail(.gatewayTimeout)
         }
@@ -236,8 +240,10 @@ final class ProxyExchange {
     }
 
     /// The connection failed or closed before the exchange finished.
-    func upstreamFailed(closed: Bool) {
+    func upstreamFailed(_ cause: String) {
         guard !done, let current else { return }
+        // A kept connection the upstream had just closed is routine, not worth a line.
+        if !current.reused || responseStarted { log("the upstream connection failed", current.upstream, cause) }
         headerTimer?.cancel()
         if responseStarted {
             // Part of the answer went out; the client cannot be told anything but that it is cut short.
@@ -302,6 +308,17 @@ final class ProxyExchange {
         let response = StaticResponse(status: status, body: "\(status.code) \(status.reasonPhrase)\n")
         ResponseWriter(head: head, encoding: nil, requestFields: [:], zeroCopy: false).write(
             .buffered(response), context: context, done: finished)
+    }
+
+    private static let logger = Logger(label: "velocity.proxy")
+
+    private func log(_ message: Logger.Message, _ upstream: Upstream, _ cause: String) {
+        Self.logger.warning(
+            message,
+            metadata: [
+                "upstream": "\(upstream.key)", "cause": "\(cause)", "method": "\(head.method.rawValue)",
+                "path": "\(request.path)",
+            ])
     }
 
     private func setClientReading(_ reading: Bool) {

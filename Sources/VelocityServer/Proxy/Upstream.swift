@@ -1,5 +1,6 @@
 import Atomics
 import NIOCore
+import NIOSSL
 import Synchronization
 import VelocityConfig
 import VelocityHTTP
@@ -9,6 +10,8 @@ import VelocityHTTP
 final class Upstream: ProxyUpstream {
     let key: String
     let address: ListenAddress
+    /// For HTTPS upstreams: the client context and the name to send and verify.
+    let tls: (context: NIOSSLContext, serverName: String?)?
     private let pools: [ObjectIdentifier: ConnectionPool]
 
     private let inFlightCount = ManagedAtomic<Int>(0)
@@ -20,9 +23,13 @@ final class Upstream: ProxyUpstream {
     /// Recent failure times, touched only when a request fails.
     private let failures = Mutex<[UInt64]>([])
 
-    init(key: String, address: ListenAddress, loops: [any EventLoop]) {
+    init(
+        key: String, address: ListenAddress, tls: (context: NIOSSLContext, serverName: String?)?,
+        loops: [any EventLoop]
+    ) {
         self.key = key
         self.address = address
+        self.tls = tls
         pools = Dictionary(uniqueKeysWithValues: loops.map { (ObjectIdentifier($0), ConnectionPool(eventLoop: $0)) })
     }
 
@@ -78,12 +85,13 @@ final class Upstream: ProxyUpstream {
     }
 }
 
-/// The upstreams of the current config by address. A config change gets the existing object for every address
-/// it keeps, so pools and health carry over; addresses no config names any more are dropped with it.
+/// The upstreams of the current config by spec (address and TLS settings). A config change gets the existing
+/// object for every upstream it keeps, so pools and health carry over; upstreams no config names any more are
+/// dropped with it.
 final class UpstreamRegistry: @unchecked Sendable {
     // Touched only by the ConfigCoordinator, one change at a time.
-    private var upstreams: [String: Upstream] = [:]
-    private var used: [String: Upstream] = [:]
+    private var upstreams: [UpstreamSpec: Upstream] = [:]
+    private var compiled: [UpstreamSpec: Upstream] = [:]
     private let loops: [any EventLoop]
 
     init(group: any EventLoopGroup) {
@@ -91,21 +99,74 @@ final class UpstreamRegistry: @unchecked Sendable {
     }
 
     /// Compiles a router whose proxies use this registry's upstreams; returns it with the upstreams it names.
-    func router(for config: VelocityConfig) -> (Router, [Upstream]) {
-        used = [:]
-        let router = Router(config: config) { [self] key in
-            // Validation has checked every address.
-            let upstream =
-                upstreams[key] ?? used[key]
-                ?? Upstream(key: key, address: ListenAddress(key) ?? .unix(path: "/"), loops: loops)
-            used[key] = upstream
-            return upstream
+    /// Fails, naming the entry, when an upstream's TLS settings cannot be loaded (a missing CA file, a key
+    /// that does not match).
+    func router(for config: VelocityConfig) throws(ConfigError) -> (Router, [Upstream]) {
+        var prepared: [UpstreamSpec: Upstream] = [:]
+        for (pointer, proxy) in Self.proxies(in: config) {
+            for (index, upstream) in proxy.upstreams.enumerated() {
+                let spec = UpstreamSpec(dial: upstream.dial, tls: proxy.transport?.tls)
+                guard prepared[spec] == nil else { continue }
+                if let existing = upstreams[spec] {
+                    prepared[spec] = existing
+                    continue
+                }
+                prepared[spec] = try make(spec, at: pointer.appending("upstreams").appending(index))
+            }
         }
-        return (router, used.values.sorted { $0.key < $1.key })
+        compiled = prepared
+        let router = Router(config: config) { prepared[$0]! }
+        return (router, prepared.values.sorted { $0.key < $1.key })
     }
 
     /// The config compiled last is live: from now on it alone decides which upstreams are kept.
     func commit() {
-        upstreams = used
+        upstreams = compiled
+    }
+
+    private func make(_ spec: UpstreamSpec, at pointer: JSONPointer) throws(ConfigError) -> Upstream {
+        // Validation has checked the address.
+        let address = ListenAddress(spec.dial) ?? .unix(path: "/")
+        guard let settings = spec.tls else { return Upstream(key: spec.dial, address: address, tls: nil, loops: loops) }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if settings.insecureSkipVerify == true { configuration.certificateVerification = .none }
+        do {
+            if let caFile = settings.caFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let certificate = settings.clientCertificateFile, let key = settings.clientKeyFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            let context = try NIOSSLContext(configuration: configuration)
+            let host: String? =
+                if case .inet(let host, _) = address { IPAddress(host) == nil ? host : nil } else { nil }
+            return Upstream(
+                key: spec.dial, address: address, tls: (context, settings.serverName ?? host), loops: loops)
+        } catch {
+            throw ConfigError(at: pointer, "cannot set up TLS to \(spec.dial): \(error)")
+        }
+    }
+
+    /// Every `reverse_proxy` handler of a config with its pointer, subroutes included.
+    private static func proxies(in config: VelocityConfig) -> [(JSONPointer, ReverseProxyConfig)] {
+        var found: [(JSONPointer, ReverseProxyConfig)] = []
+        func visit(_ routes: [RouteConfig]?, at pointer: JSONPointer) {
+            for (routeIndex, route) in (routes ?? []).enumerated() {
+                for (handlerIndex, handler) in (route.handle ?? []).enumerated() {
+                    let handlerPointer = pointer.appending(routeIndex).appending("handle").appending(handlerIndex)
+                    switch handler {
+                    case .reverseProxy(let proxy): found.append((handlerPointer, proxy))
+                    case .subroute(let subroute): visit(subroute.routes, at: handlerPointer.appending("routes"))
+                    default: break
+                    }
+                }
+            }
+        }
+        for (index, site) in (config.sites ?? []).enumerated() {
+            visit(site.routes, at: JSONPointer(tokens: ["sites", String(index), "routes"]))
+        }
+        return found
     }
 }
