@@ -88,7 +88,6 @@ def test_verified_tls_upstream_with_client_certificate(make_velocity, tls_upstre
     [
         ({"server_name": "app.test"}, "CERTIFICATE_VERIFY_FAILED"),  # the system's roots do not know the CA
         ({"ca_file": "CA", "server_name": "other.test"}, "failedToValidateHostname"),  # another name
-        ({"ca_file": "CA"}, "failedToValidateHostname"),  # an IP dial has no name to check: set server_name
     ],
 )
 def test_certificates_that_do_not_verify_are_502(make_velocity, tls_upstream, tls, cause):
@@ -113,7 +112,8 @@ def test_tls_settings_that_cannot_load_are_refused_at_their_upstream(make_veloci
     server, _ = start(make_velocity, port, {"insecure_skip_verify": True})
     before = server.revisions()
     response = server.api(
-        "PATCH", "/config/sites/0/routes/0/handle/0/transport/tls", {"ca_file": str(tmp_path / "missing.pem")}
+        "PATCH", "/config/sites/0/routes/0/handle/0/transport/tls",
+        {"ca_file": str(tmp_path / "missing.pem"), "server_name": "app.test"},
     )
     assert response.status_code == 400, response.text
     assert response.json()["pointer"] == "/sites/0/routes/0/handle/0/upstreams/0"
@@ -123,3 +123,8 @@ def test_tls_settings_that_cannot_load_are_refused_at_their_upstream(make_veloci
     )
     assert response.status_code == 400, response.text
     assert response.json()["pointer"] == "/sites/0/routes/0/handle/0/transport/tls"
+    # An IP address gives no name to check the certificate against.
+    response = server.api("PATCH", "/config/sites/0/routes/0/handle/0/transport/tls", {"ca_file": "/x.pem"})
+    assert response.status_code == 400, response.text
+    assert response.json()["pointer"] == "/sites/0/routes/0/handle/0/upstreams/0/dial"
+    assert server.revisions() == before

@@ -352,11 +352,19 @@ private struct MeaningChecker {
             {
                 throw ConfigError(at: tlsPointer.appending("server_name"), "\"\(name)\" is not a host name")
             }
-            for (index, upstream) in proxy.upstreams.enumerated() where upstream.dial.hasPrefix("unix:") {
-                if tls.serverName == nil {
+            // Certificates are checked against a name: an address alone gives none.
+            for (index, upstream) in proxy.upstreams.enumerated()
+            where tls.serverName == nil && tls.insecureSkipVerify != true {
+                let host: String? =
+                    switch ListenAddress(upstream.dial) {
+                    case .inet(let host, _)?: IPAddress(host) == nil ? host : nil
+                    default: nil
+                    }
+                if host == nil {
                     throw ConfigError(
                         at: pointer.appending("upstreams").appending(index).appending("dial"),
-                        "TLS to a unix socket needs transport.tls.server_name to check the certificate against")
+                        "TLS to an IP address or unix socket needs transport.tls.server_name to check the "
+                            + "certificate against")
                 }
             }
         }
