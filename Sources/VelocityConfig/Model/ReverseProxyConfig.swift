@@ -64,6 +64,37 @@ public enum LoadBalancingPolicy: String, ConfigKeyword, Sendable {
 
 public struct HealthChecksConfig: Decodable, Sendable, Equatable {
     public var passive: PassiveHealthConfig?
+    public var active: ActiveHealthConfig?
+}
+
+/// Health learned by asking: every `interval_ms` each upstream gets a `GET` of `path` on a fresh connection;
+/// `fails` failed checks in a row take it out, `passes` good ones in a row bring it back.
+public struct ActiveHealthConfig: Decodable, Sendable, Hashable {
+    /// Default `/`.
+    public var path: String?
+    /// Default 10000.
+    public var intervalMs: Int?
+    /// Default 2000.
+    public var timeoutMs: Int?
+    /// Statuses that pass; default any 2xx.
+    public var expectStatus: [Int]?
+    /// Text the body must contain to pass (the first 64 KiB are read).
+    public var expectBody: String?
+    /// Default 1.
+    public var passes: Int?
+    /// Default 1.
+    public var fails: Int?
+    /// The Host of the check; default the upstream's `dial`.
+    public var host: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path
+        case intervalMs = "interval_ms"
+        case timeoutMs = "timeout_ms"
+        case expectStatus = "expect_status"
+        case expectBody = "expect_body"
+        case passes, fails, host
+    }
 }
 
 /// Health learned from real traffic: an upstream that fails `max_fails` times within `fail_duration_seconds`

@@ -323,6 +323,29 @@ private struct MeaningChecker {
                 throw ConfigError(at: passivePointer.appending("unhealthy_latency_ms"), "at least 1 ms")
             }
         }
+        if let active = proxy.healthChecks?.active {
+            let activePointer = pointer.appending("health_checks").appending("active")
+            if let path = active.path, !path.hasPrefix("/") || path.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
+                throw ConfigError(at: activePointer.appending("path"), "a check path starts with / and has no spaces")
+            }
+            if let interval = active.intervalMs, !(100...3_600_000).contains(interval) {
+                throw ConfigError(at: activePointer.appending("interval_ms"), "between 100 and 3600000 ms")
+            }
+            if let timeout = active.timeoutMs, !(1...600_000).contains(timeout) {
+                throw ConfigError(at: activePointer.appending("timeout_ms"), "between 1 and 600000 ms")
+            }
+            for (index, status) in (active.expectStatus ?? []).enumerated() where !(100...599).contains(status) {
+                throw ConfigError(at: activePointer.appending("expect_status").appending(index), "a status is 100 to 599")
+            }
+            for (member, count) in [("passes", active.passes), ("fails", active.fails)] {
+                if let count, !(1...100).contains(count) {
+                    throw ConfigError(at: activePointer.appending(member), "between 1 and 100")
+                }
+            }
+            if let host = active.host, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
+                throw ConfigError(at: activePointer.appending("host"), "a Host value has no spaces or control characters")
+            }
+        }
         if let headers = proxy.headers {
             for (side, operations) in [("request", headers.request), ("response", headers.response)] {
                 guard let operations else { continue }

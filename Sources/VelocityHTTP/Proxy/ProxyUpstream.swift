@@ -5,10 +5,12 @@ import VelocityConfig
 public struct UpstreamSpec: Sendable, Hashable {
     public let dial: String
     public let tls: UpstreamTLSConfig?
+    public let activeCheck: ActiveHealthConfig?
 
-    public init(dial: String, tls: UpstreamTLSConfig?) {
+    public init(dial: String, tls: UpstreamTLSConfig?, activeCheck: ActiveHealthConfig?) {
         self.dial = dial
         self.tls = tls
+        self.activeCheck = activeCheck
     }
 }
 

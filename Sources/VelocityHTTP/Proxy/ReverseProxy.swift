@@ -40,7 +40,9 @@ public final class ReverseProxy: Sendable {
     }
 
     init(_ config: ReverseProxyConfig, upstreams provide: (UpstreamSpec) -> any ProxyUpstream) {
-        upstreams = config.upstreams.map { provide(UpstreamSpec(dial: $0.dial, tls: config.transport?.tls)) }
+        upstreams = config.upstreams.map {
+            provide(UpstreamSpec(dial: $0.dial, tls: config.transport?.tls, activeCheck: config.healthChecks?.active))
+        }
         weights = config.upstreams.map { $0.weight ?? 1 }
         let balancing = config.loadBalancing
         policy = balancing?.policy ?? .roundRobin

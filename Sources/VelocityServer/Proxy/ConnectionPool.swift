@@ -79,6 +79,14 @@ final class ConnectionPool: @unchecked Sendable {
     }
 }
 
+/// What uses an upstream connection for one exchange: a proxied request or a health check.
+protocol UpstreamExchange: AnyObject {
+    func upstreamRead(_ part: HTTPClientResponsePart)
+    /// The connection failed or closed; `cause` says how, for the log.
+    func upstreamFailed(_ cause: String)
+    func upstreamWritabilityChanged(_ writable: Bool)
+}
+
 /// The end of an upstream connection: hands response parts to the exchange using it, and leaves the pool
 /// when the upstream closes it while idle.
 final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
@@ -87,7 +95,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
 
     // Touched only on the channel's event loop.
     let channel: any Channel
-    weak var exchange: ProxyExchange?
+    weak var exchange: (any UpstreamExchange)?
     weak var pool: ConnectionPool?
 
     init(channel: any Channel) {

@@ -8,7 +8,7 @@ import VelocityHTTP
 /// One request forwarded to an upstream: picks the upstream, takes a pooled connection or dials one, streams
 /// the request body up and the response down with back-pressure both ways, and retries another upstream when
 /// that is safe. Lives on the client channel's event loop; upstream connections are made on the same loop.
-final class ProxyExchange {
+final class ProxyExchange: UpstreamExchange {
     private let context: ChannelHandlerContext
     private let proxy: ReverseProxy
     private let request: RoutingRequest

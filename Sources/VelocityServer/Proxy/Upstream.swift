@@ -7,7 +7,9 @@ import VelocityHTTP
 
 /// One upstream server, shared by every config that names its address: its idle connections (one pool per
 /// event loop, so taking one needs no lock), its counters, and its passive health.
-final class Upstream: ProxyUpstream {
+final class Upstream: ProxyUpstream, @unchecked Sendable {
+    // Unchecked: `streak` is touched only on the checking event loop and `checks` only when checks start (before
+    // the upstream is published) and in deinit; everything else is immutable, atomic or behind a mutex.
     let key: String
     let address: ListenAddress
     /// For HTTPS upstreams: the client context and the name to send and verify.
@@ -22,6 +24,11 @@ final class Upstream: ProxyUpstream {
     private let unhealthyUntil = ManagedAtomic<UInt64>(0)
     /// Recent failure times, touched only when a request fails.
     private let failures = Mutex<[UInt64]>([])
+    /// The verdict of active checks (true until one says otherwise).
+    private let checkedHealthy = ManagedAtomic<Bool>(true)
+    /// Consecutive check results, touched only on the checking event loop.
+    private var streak: (passed: Bool, count: Int) = (true, 0)
+    private var checks: RepeatedTask?
 
     init(
         key: String, address: ListenAddress, tls: (context: NIOSSLContext, serverName: String?)?,
@@ -34,10 +41,31 @@ final class Upstream: ProxyUpstream {
     }
 
     deinit {
+        checks?.cancel()
         for pool in pools.values { pool.closeAll() }
     }
 
-    var isAvailable: Bool { NIODeadline.now().uptimeNanoseconds >= unhealthyUntil.load(ordering: .relaxed) }
+    /// Starts active checks on the first event loop; they stop when the upstream is dropped.
+    func startChecks(_ check: ActiveHealthConfig) {
+        let pool = pools.values.first!
+        let interval = TimeAmount.milliseconds(Int64(check.intervalMs ?? 10_000))
+        checks = pool.eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { [weak self] _ in
+            guard let self else { return pool.eventLoop.makeSucceededVoidFuture() }
+            return HealthProbe.run(self, check: check, pool: pool).map { self.record($0, check) }
+        }
+    }
+
+    /// `fails` failed checks in a row take the upstream out; `passes` good ones in a row bring it back.
+    private func record(_ passed: Bool, _ check: ActiveHealthConfig) {
+        streak = streak.passed == passed ? (passed, streak.count + 1) : (passed, 1)
+        if passed, streak.count >= (check.passes ?? 1) { checkedHealthy.store(true, ordering: .relaxed) }
+        if !passed, streak.count >= (check.fails ?? 1) { checkedHealthy.store(false, ordering: .relaxed) }
+    }
+
+    var isAvailable: Bool {
+        checkedHealthy.load(ordering: .relaxed)
+            && NIODeadline.now().uptimeNanoseconds >= unhealthyUntil.load(ordering: .relaxed)
+    }
     var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
 
     /// The idle connections kept for `eventLoop`.
@@ -105,7 +133,8 @@ final class UpstreamRegistry: @unchecked Sendable {
         var prepared: [UpstreamSpec: Upstream] = [:]
         for (pointer, proxy) in Self.proxies(in: config) {
             for (index, upstream) in proxy.upstreams.enumerated() {
-                let spec = UpstreamSpec(dial: upstream.dial, tls: proxy.transport?.tls)
+                let spec = UpstreamSpec(
+                    dial: upstream.dial, tls: proxy.transport?.tls, activeCheck: proxy.healthChecks?.active)
                 guard prepared[spec] == nil else { continue }
                 if let existing = upstreams[spec] {
                     prepared[spec] = existing
@@ -127,6 +156,14 @@ final class UpstreamRegistry: @unchecked Sendable {
     private func make(_ spec: UpstreamSpec, at pointer: JSONPointer) throws(ConfigError) -> Upstream {
         // Validation has checked the address.
         let address = ListenAddress(spec.dial) ?? .unix(path: "/")
+        let upstream = try Self.connect(spec, address: address, loops: loops, at: pointer)
+        if let check = spec.activeCheck { upstream.startChecks(check) }
+        return upstream
+    }
+
+    private static func connect(
+        _ spec: UpstreamSpec, address: ListenAddress, loops: [any EventLoop], at pointer: JSONPointer
+    ) throws(ConfigError) -> Upstream {
         guard let settings = spec.tls else { return Upstream(key: spec.dial, address: address, tls: nil, loops: loops) }
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
