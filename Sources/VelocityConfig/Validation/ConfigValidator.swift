@@ -335,7 +335,8 @@ private struct MeaningChecker {
                 throw ConfigError(at: activePointer.appending("timeout_ms"), "between 1 and 600000 ms")
             }
             for (index, status) in (active.expectStatus ?? []).enumerated() where !(100...599).contains(status) {
-                throw ConfigError(at: activePointer.appending("expect_status").appending(index), "a status is 100 to 599")
+                throw ConfigError(
+                    at: activePointer.appending("expect_status").appending(index), "a status is 100 to 599")
             }
             for (member, count) in [("passes", active.passes), ("fails", active.fails)] {
                 if let count, !(1...100).contains(count) {
@@ -343,7 +344,8 @@ private struct MeaningChecker {
                 }
             }
             if let host = active.host, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
-                throw ConfigError(at: activePointer.appending("host"), "a Host value has no spaces or control characters")
+                throw ConfigError(
+                    at: activePointer.appending("host"), "a Host value has no spaces or control characters")
             }
         }
         if let headers = proxy.headers {
