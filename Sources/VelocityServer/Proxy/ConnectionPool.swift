@@ -8,7 +8,8 @@ import VelocityConfig
 final class ConnectionPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     private var idle: [UpstreamConnection] = []
-    static let maximumIdle = 32
+    /// Enough that a burst of concurrent requests does not end in a churn of new connections once it passes.
+    static let maximumIdle = 256
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
