@@ -8,6 +8,8 @@ public struct VelocityConfig: Decodable, Sendable, Equatable {
     public var sites: [SiteConfig]?
     public var tls: TLSConfig?
     public var logging: LoggingConfig?
+    /// How long the data plane waits for clients.
+    public var timeouts: TimeoutsConfig?
 
     public init(
         admin: AdminConfig? = nil,
@@ -21,6 +23,23 @@ public struct VelocityConfig: Decodable, Sendable, Equatable {
         self.sites = sites
         self.tls = tls
         self.logging = logging
+    }
+}
+
+/// Client timeouts of every data-plane listener, applied to connections accepted after a change.
+public struct TimeoutsConfig: Decodable, Sendable, Equatable {
+    /// Time an HTTP/1 connection has, from its start or the end of the previous response, to send a complete
+    /// request head: the keep-alive idle time, and the bound on clients that trickle headers. Default 60000.
+    public var requestHeadMs: Int?
+    /// Silence (nothing received) that closes a connection, except while a response is being written.
+    /// Default 60000.
+    public var idleMs: Int?
+
+    public static let defaultMs = 60_000
+
+    enum CodingKeys: String, CodingKey {
+        case requestHeadMs = "request_head_ms"
+        case idleMs = "idle_ms"
     }
 }
 

@@ -77,6 +77,14 @@ private struct MeaningChecker {
     let context: ValidationContext
 
     func check(_ config: VelocityConfig) throws {
+        for (member, value) in [
+            ("request_head_ms", config.timeouts?.requestHeadMs), ("idle_ms", config.timeouts?.idleMs),
+        ] {
+            if let value, !(100...3_600_000).contains(value) {
+                throw ConfigError(
+                    at: JSONPointer.root.appending("timeouts").appending(member), "between 100 and 3600000 ms")
+            }
+        }
         try checkAdmin(config.admin)
         try checkListeners(config.listeners ?? [])
         try checkSites(config.sites ?? [])

@@ -1,4 +1,5 @@
 import Atomics
+import NIOCore
 import VelocityConfig
 import VelocityHTTP
 import VelocityTLS
@@ -24,6 +25,9 @@ public final class Snapshot: Sendable {
     let httpsRedirect: HTTPSRedirect
     /// `logging.access_log`, read once per request.
     let accessLog: Bool
+    /// `timeouts`, read when a connection is accepted.
+    let requestHeadTimeout: TimeAmount
+    let idleTimeout: TimeAmount
 
     convenience init(
         revision: Int64,
@@ -73,6 +77,8 @@ public final class Snapshot: Sendable {
         self.upstreams = upstreams
         httpsRedirect = HTTPSRedirect(listeners: config.listeners ?? [], certificates: certificates)
         accessLog = config.logging?.accessLog ?? false
+        requestHeadTimeout = .milliseconds(Int64(config.timeouts?.requestHeadMs ?? TimeoutsConfig.defaultMs))
+        idleTimeout = .milliseconds(Int64(config.timeouts?.idleMs ?? TimeoutsConfig.defaultMs))
     }
 
     /// The same config with other certificates (an internal certificate was renewed); no new revision.

@@ -55,8 +55,6 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     /// One timer per connection, re-armed when it fires early, rather than one per request.
     private var headTimer: Scheduled<Void>?
 
-    static let requestHeadTimeout = TimeAmount.seconds(60)
-
     init(snapshots: SnapshotBox, scheme: String, zeroCopy: Bool = false, headTimeout: TimeAmount? = nil) {
         self.snapshots = snapshots
         self.scheme = scheme

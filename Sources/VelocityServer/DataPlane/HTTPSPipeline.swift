@@ -8,10 +8,11 @@ import VelocityTLS
 enum HTTPSPipeline {
     static func configure(
         _ pipeline: ChannelPipeline.SynchronousOperations,
+        snapshot: Snapshot,
         snapshots: SnapshotBox
     ) throws {
         // The settings and certificates of the snapshot current at accept time serve this connection's handshake.
-        let snapshot = snapshots.load()
+        let headTimeout = snapshot.requestHeadTimeout
         try pipeline.addHandler(TLSServerHandler(context: snapshot.tls, certificates: snapshot.certificates))
         try pipeline.addHandler(
             ApplicationProtocolNegotiationHandler { result, channel in
@@ -30,7 +31,7 @@ enum HTTPSPipeline {
                         try HTTP1Pipeline.configure(
                             channel.pipeline.syncOperations,
                             handler: HTTP1Handler(
-                                snapshots: snapshots, scheme: "https", headTimeout: HTTP1Handler.requestHeadTimeout))
+                                snapshots: snapshots, scheme: "https", headTimeout: headTimeout))
                     }
                 }
             })

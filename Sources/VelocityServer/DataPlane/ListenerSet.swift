@@ -27,8 +27,6 @@ actor ListenerSet {
     private let snapshots: SnapshotBox
     private var channels: [ListenAddress: (channel: any Channel, protocol: ListenerConfig.TransportProtocol)] = [:]
 
-    static let idleTimeout = TimeAmount.seconds(60)
-
     init(group: any EventLoopGroup, snapshots: SnapshotBox) {
         self.group = group
         self.snapshots = snapshots
@@ -76,15 +74,17 @@ actor ListenerSet {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    // The timeouts of the snapshot current at accept time govern the connection.
+                    let snapshot = snapshots.load()
+                    try sync.addHandler(IdleStateHandler(readTimeout: snapshot.idleTimeout))
                     if https {
-                        try HTTPSPipeline.configure(sync, snapshots: snapshots)
+                        try HTTPSPipeline.configure(sync, snapshot: snapshot, snapshots: snapshots)
                     } else {
                         try HTTP1Pipeline.configure(
                             sync,
                             handler: HTTP1Handler(
                                 snapshots: snapshots, scheme: "http", zeroCopy: true,
-                                headTimeout: HTTP1Handler.requestHeadTimeout))
+                                headTimeout: snapshot.requestHeadTimeout))
                     }
                 }
             }

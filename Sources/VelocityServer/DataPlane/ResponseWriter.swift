@@ -44,8 +44,15 @@ struct ResponseWriter {
             if sendsBody, length > 0 {
                 context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(response.body))), promise: nil)
             }
-            end(context: context, close: close)
-            done(response.status.code, sendsBody ? length : 0)
+            let sent = sendsBody ? length : 0
+            // A small response is on its way once written (a socket buffer holds it); a large one counts as
+            // being written, for the connection's timers, until the socket has taken all of it.
+            if sent <= Self.smallResponse {
+                end(context: context, close: close)
+                done(response.status.code, sent)
+            } else {
+                end(context: context, close: close) { done(response.status.code, sent) }
+            }
         case .file(var response, let body, let length):
             let coding = chosenEncoding(response, length: length)
             if let coding { Self.markEncoded(&response.headerFields, coding) }
@@ -62,8 +69,7 @@ struct ResponseWriter {
                 context.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region)))).whenComplete { _ in
                     try? handle.close()
                 }
-                end(context: context, close: close)
-                done(response.status.code, length)
+                end(context: context, close: close) { done(response.status.code, length) }
                 return
             }
             let status = response.status.code
@@ -115,14 +121,20 @@ struct ResponseWriter {
         return close
     }
 
-    private func end(context: ChannelHandlerContext, close: Bool) {
-        if close {
-            let channel = context.channel
-            context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
-                channel.close(promise: nil)
-            }
-        } else {
+    /// Responses up to this size are reported done when written rather than when sent.
+    private static let smallResponse = 16 * 1024
+
+    /// Writes the end of the response; `written`, if given, runs once the socket has taken everything before
+    /// it (or the write failed).
+    private func end(context: ChannelHandlerContext, close: Bool, written: (() -> Void)? = nil) {
+        guard close || written != nil else {
             context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            return
+        }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
+            written?()
+            if close { channel.close(promise: nil) }
         }
     }
 }

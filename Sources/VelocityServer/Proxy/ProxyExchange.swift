@@ -296,10 +296,12 @@ final class ProxyExchange: UpstreamExchange {
         done = true
         let keepAlive = head.isKeepAlive
         let channel = context.channel
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
+        // Done once the client's socket has taken the whole response, so the connection's timers never cut
+        // off a slow reader's last bytes.
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { [self] _ in
+            finished(status, bytesOut)
             if !keepAlive { channel.close(promise: nil) }
         }
-        finished(status, bytesOut)
     }
 
     private func fail(_ status: HTTPResponse.Status) {
