@@ -1,6 +1,7 @@
 """Client timeouts and header limits: a connection that trickles its request head or sits idle is closed on
 time, a slow reader of a long response is not, and oversized header sections get 431."""
 
+import http.client
 import socket
 import time
 
@@ -92,3 +93,17 @@ def test_timeouts_out_of_range_are_refused(quick, timeouts, pointer):
     response = quick.api("PATCH", "/config/timeouts", timeouts)
     assert response.status_code == 400, response.text
     assert response.json()["pointer"] == pointer
+
+
+def test_a_body_the_answer_does_not_need_is_read_and_the_connection_goes_on(quick):
+    """A 5 MiB upload to a file (answered 405 after a lookup off the event loop, while the body keeps
+    arriving) is read to its end, and the same connection then serves the next request."""
+    connection = http.client.HTTPConnection("127.0.0.1", quick.port, timeout=10)
+    connection.request("POST", "/big.bin", body=b"u" * (5 << 20))
+    response = connection.getresponse()
+    assert response.status == 405
+    response.read()
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (200, b"hello\n")
+    connection.close()

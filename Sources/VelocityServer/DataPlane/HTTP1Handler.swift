@@ -26,6 +26,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         /// Body parts that arrived while routing was still deciding (a password check, a file lookup); a
         /// proxied request sends them on, anything else drops them.
         var body: [ByteBuffer] = []
+        /// Reading stopped while `body` waits for routing to decide.
+        var paused = false
         var reply: Reply?
         var writing = false
         /// Set when the request is forwarded: body parts go to it, and it writes the response.
@@ -123,7 +125,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
             } else if exchange.reply == nil {
                 exchange.body.append(part)
                 // Routing has not decided yet: stop reading rather than hold an unbounded body.
-                if exchange.body.count == 16 { context.channel.setOption(.autoRead, value: false).whenFailure { _ in } }
+                if exchange.body.count == 16 { pause(exchange, true, context: context) }
             }
         case .end:
             exchange?.requestEnded = true
@@ -187,8 +189,15 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         for part in exchange.body { forwarding.clientBody(part) }
         exchange.body = []
         if exchange.requestEnded { forwarding.clientEnd() }
-        context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        pause(exchange, false, context: context)
         forwarding.start()
+    }
+
+    /// Stops or resumes reading the connection (or HTTP/2 stream) for a request whose body is held back.
+    private func pause(_ exchange: Exchange, _ paused: Bool, context: ChannelHandlerContext) {
+        guard exchange.paused != paused else { return }
+        exchange.paused = paused
+        context.channel.setOption(.autoRead, value: !paused).whenFailure { _ in }
     }
 
     /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.
@@ -218,8 +227,12 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func ready(_ reply: Reply, context: ChannelHandlerContext) {
-        exchange?.reply = reply
-        if exchange?.requestEnded == true { send(context: context) }
+        guard let exchange else { return }
+        // The answer does not need the rest of the body: read on, so it is consumed and the connection moves on.
+        exchange.body = []
+        pause(exchange, false, context: context)
+        exchange.reply = reply
+        if exchange.requestEnded { send(context: context) }
     }
 
     private func send(context: ChannelHandlerContext) {
