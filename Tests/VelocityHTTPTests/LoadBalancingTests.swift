@@ -68,6 +68,14 @@ private final class FakeUpstream: ProxyUpstream, @unchecked Sendable {
         #expect(least.select(request(), excluding: [1]) == 2)
     }
 
+    @Test func randomChooseComparesTwoDifferentUpstreams() throws {
+        let proxy = try proxy(#"{"policy": "random_choose"}"#)
+        fakes[0].inFlight = 1
+        // Two distinct picks always include an idle upstream, which wins over the busy one.
+        #expect(!picks(proxy, 200) { _ in request() }.contains(0))
+        #expect(proxy.select(request(), excluding: [1, 2]) == 0)
+    }
+
     @Test func hashesAreStableAndMoveOnlyTheKeysOfALostUpstream() throws {
         for (policy, make) in [
             (#"{"policy": "ip_hash"}"#, { (i: Int) in self.request(from: "192.0.2.\(i % 50)") }),

@@ -42,3 +42,25 @@ def serve(make_velocity):
         return site_with_routes(make_velocity(), routes, protocol, **extra)
 
     return start
+
+
+@pytest.fixture
+def upstream(tmp_path_factory):
+    """`upstream(name, unix=False)`: a started `velocity.Upstream` (an HTTP/1.1 origin on a thread, on 127.0.0.1
+    or on a unix socket), closed at the end of the test; `upstream.raw(answer)` makes a `velocity.RawUpstream`."""
+    from velocity import RawUpstream, Upstream
+
+    made: list = []
+
+    def make(name: str, unix: bool = False) -> Upstream:
+        made.append(Upstream(name, unix=unix, directory=str(tmp_path_factory.mktemp("sockets"))))
+        return made[-1]
+
+    def raw(answer) -> RawUpstream:
+        made.append(RawUpstream(answer))
+        return made[-1]
+
+    make.raw = raw
+    yield make
+    for instance in made:
+        instance.close()

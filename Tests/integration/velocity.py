@@ -1,15 +1,21 @@
 """Starts real `velocity run` processes on free loopback ports with their own SQLite data directories."""
 
 import datetime
+import hashlib
 import http.client
 import json
 import os
 import signal
 import socket
+import socketserver
+import struct
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from cryptography import x509
@@ -525,3 +531,367 @@ def site_with_routes(server: Velocity, routes: list, protocol: str = "h1", **ext
     }
     server.start(config)
     return Site(server, protocol)
+
+
+# --- Upstream servers for reverse_proxy tests: real origins on threads of the test process. ---------------------
+
+_BLOCK = os.urandom(1 << 20)
+
+
+def stream_chunk(index: int, size: int = 1 << 20) -> bytes:
+    """The `index`-th chunk of a reproducible stream: 1 MiB of random bytes, unique by its leading counter."""
+    return (struct.pack(">Q", index) + _BLOCK[8:])[:size]
+
+
+def stream_bytes(total: int, size: int = 1 << 20):
+    """`total` bytes of the reproducible stream, in chunks of `size` (at most 1 MiB), made as they are asked for."""
+    index, left = 0, total
+    while left > 0:
+        chunk = stream_chunk(index, min(size, left))
+        index, left = index + 1, left - len(chunk)
+        yield chunk
+
+
+class Seen:
+    """One request as an upstream received it: `method`, `target`, header pairs (name lowercased, in order),
+    body length and SHA-256, the number of the connection it came on, and when it arrived and was answered."""
+
+    def __init__(self, method: str, target: str, headers: list[tuple[str, str]], connection: int):
+        self.method, self.target, self.headers, self.connection = method, target, headers, connection
+        self.body_bytes, self.body_sha256 = 0, hashlib.sha256().hexdigest()
+        self.started, self.finished = time.monotonic(), None
+
+    def header(self, name: str) -> str | None:
+        values = [value for key, value in self.headers if key == name.lower()]
+        return ", ".join(values) if values else None
+
+    def __repr__(self) -> str:
+        return f"Seen({self.method} {self.target} conn={self.connection} {self.headers})"
+
+
+class _UpstreamHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    timeout = 120
+
+    def log_message(self, *args) -> None:  # quiet, and unix sockets have no client address to print
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        if self.connection.family != socket.AF_UNIX:  # headers and body leave as separate writes: no Nagle delay
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        upstream: Upstream = self.server.upstream
+        with upstream.lock:
+            upstream.connections += 1
+            self.number = upstream.connections
+            upstream.open[self.connection] = "idle"
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.upstream.lock:
+                self.server.upstream.open.pop(self.connection, None)
+
+    def parse_request(self) -> bool:
+        with self.server.upstream.lock:
+            self.server.upstream.open[self.connection] = "busy"
+        return super().parse_request()
+
+    def _read_body(self, seen: Seen) -> None:
+        digest, total = hashlib.sha256(), 0
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            while True:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                left = size
+                while left:
+                    data = self.rfile.read(min(left, 1 << 20))
+                    if not data:
+                        raise ConnectionError("the body ended early")
+                    digest.update(data)
+                    total, left = total + len(data), left - len(data)
+                self.rfile.readline(8)
+        else:
+            left = int(self.headers.get("Content-Length") or 0)
+            while left:
+                data = self.rfile.read(min(left, 1 << 20))
+                if not data:
+                    raise ConnectionError("the body ended early")
+                digest.update(data)
+                total, left = total + len(data), left - len(data)
+        seen.body_bytes, seen.body_sha256 = total, digest.hexdigest()
+
+    def _answer(self) -> None:
+        upstream: Upstream = self.server.upstream
+        pairs = [(name.lower(), value) for name, value in self.headers.items()]
+        seen = Seen(self.command, self.path, pairs, self.number)
+        with upstream.lock:
+            upstream.seen.append(seen)
+            upstream.in_flight += 1
+            upstream.max_in_flight = max(upstream.max_in_flight, upstream.in_flight)
+        try:
+            self._read_body(seen)
+            if upstream.reset_after_body and self.command in upstream.reset_after_body:
+                # Read the whole body, then reset the connection: no response at all.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            self._respond(seen)
+        finally:
+            seen.finished = time.monotonic()
+            with upstream.lock:
+                upstream.in_flight -= 1
+                if upstream.stopped:
+                    self.close_connection = True
+                else:
+                    upstream.open[self.connection] = "idle"
+
+    def _head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        upstream: Upstream = self.server.upstream
+        self.send_response(status)
+        self.send_header("X-Upstream", upstream.name)
+        for name, value in headers:
+            self.send_header(name, value)
+        if upstream.stopped:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+
+    def _respond(self, seen: Seen) -> None:
+        upstream: Upstream = self.server.upstream
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        segments = url.path.split("/")
+        leaf = segments[-1]  # what to do is named by the last segment: /hold, /api/hold and /x/y/hold alike
+        delay = float(query.get("ms", 0)) / 1000 if leaf == "slow" else upstream.delay
+        if delay:
+            time.sleep(delay)
+        if leaf == "hold":
+            upstream.held.release()
+            upstream.release_event.wait(30)
+        if leaf == "big":
+            total = int(query["bytes"])
+            self._head(200, [("Content-Type", "application/octet-stream"), ("Content-Length", str(total))])
+            digest = hashlib.sha256()
+            for chunk in stream_bytes(total):
+                digest.update(chunk)
+                self.wfile.write(chunk)
+            upstream.sent_sha256 = digest.hexdigest()
+            return
+        if leaf == "sse":
+            self._head(200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+                             ("Transfer-Encoding", "chunked")])
+            for index in range(int(query.get("events", 10))):
+                if index:
+                    time.sleep(int(query.get("ms", 200)) / 1000)
+                event = f"id: {index}\ndata: {time.time():.6f}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if leaf == "hop":
+            body = b"hop-by-hop response\n"
+            # The framing is chunked (a hop-by-hop header the proxy must re-frame), in two chunks.
+            self._head(200, [
+                ("Connection", "X-Resp-Hop, Keep-Alive"), ("X-Resp-Hop", "must not pass"),
+                ("Keep-Alive", "timeout=5, max=100"), ("Proxy-Connection", "keep-alive"),
+                ("Trailer", "X-Never-Sent"), ("Upgrade", "example/1"), ("Transfer-Encoding", "chunked"),
+                ("Via", "1.1 backend"), ("X-End-To-End", "kept"), ("X-Powered-By", "python"),
+            ])
+            self.wfile.write(b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (5, body[:5], len(body) - 5, body[5:]))
+            return
+        status = upstream.status
+        if len(segments) >= 2 and segments[-2] == "status" and leaf.isdigit():
+            status = int(leaf)
+        body = json.dumps({
+            "upstream": upstream.name, "method": seen.method, "target": seen.target, "headers": seen.headers,
+            "body_bytes": seen.body_bytes, "body_sha256": seen.body_sha256,
+        }).encode()
+        if self.command == "HEAD":
+            body = b""
+        self._head(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                            ("X-Powered-By", "python"), *upstream.extra_headers])
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _answer
+
+
+class _TCPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def server_bind(self) -> None:  # no reverse DNS lookup of 127.0.0.1
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+class Upstream:
+    """A real HTTP/1.1 origin with keep-alive (http.server on threads) on 127.0.0.1 (`unix` False) or on a unix
+    socket in `directory`. `dial` is its address in a reverse_proxy config. It records every request in `seen`
+    (see `Seen`), counts the connections it accepted (`connections`) and the requests in flight, and answers:
+
+    What to do is named by the last path segment (/hold, /api/hold); the others:
+      /slow?ms=N   after N ms;   /hold   once `release()` is called (`wait_held(n)` waits for n of them)
+      /status/N    with status N;   /big?bytes=N   N bytes of `stream_bytes` (Content-Length), digest in `sent_sha256`
+      /sse?events=N&ms=M   N Server-Sent Events M ms apart, each flushed, each carrying its time.time() of sending
+      /hop         a chunked response carrying hop-by-hop headers (Connection, Keep-Alive, Upgrade, ...)
+      anything else: a JSON echo of what it saw (upstream, method, target, header pairs, body length and sha256)
+
+    Every response names it in X-Upstream. `status`, `delay` (seconds), `extra_headers` and `reset_after_body` (a set
+    of methods whose body is read, then the connection reset) change how it answers."""
+
+    def __init__(self, name: str, unix: bool = False, directory: str | None = None):
+        self.name = name
+        self.lock = threading.Lock()
+        self.seen: list[Seen] = []
+        self.connections = 0
+        self.in_flight = self.max_in_flight = 0
+        self.open: dict = {}
+        self.stopped = False
+        self.status, self.delay, self.extra_headers = 200, 0.0, []
+        self.reset_after_body: set[str] = set()
+        self.sent_sha256 = None
+        self.held = threading.Semaphore(0)
+        self.release_event = threading.Event()
+        if unix:
+            self.path = os.path.join(directory or tempfile.mkdtemp(prefix="velocity-upstream-"), f"{name}.sock")
+            self.server = _UnixServer(self.path, _UpstreamHandler)
+            self.dial = f"unix:{self.path}"
+        else:
+            self.server = _TCPServer(("127.0.0.1", 0), _UpstreamHandler)
+            self.port = self.server.server_address[1]
+            self.dial = f"127.0.0.1:{self.port}"
+        self.server.upstream = self
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def count(self) -> int:
+        """How many requests reached it."""
+        with self.lock:
+            return len(self.seen)
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        with self.lock:
+            return [seen for seen in self.seen if method is None or seen.method == method]
+
+    def wait_held(self, count: int = 1, timeout: float = 10) -> None:
+        """Waits until `count` more /hold requests have arrived."""
+        for _ in range(count):
+            assert self.held.acquire(timeout=timeout), f"{self.name}: no /hold request arrived"
+
+    def release(self) -> None:
+        self.release_event.set()
+
+    def stop(self) -> None:
+        """Goes away like a server shutting down: the listener closes (dials are refused from now on), idle
+        keep-alive connections are closed, and a request in flight is answered with `Connection: close`."""
+        with self.lock:
+            if self.stopped:
+                return
+            self.stopped = True
+        self.release_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        with self.lock:
+            idle = [conn for conn, state in self.open.items() if state == "idle"]
+        for conn in idle:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop()
+        with self.lock:
+            every = list(self.open)
+        for conn in every:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.name}, {self.dial}, {self.count} requests, {self.connections} connections)"
+
+
+class RawUpstream:
+    """A TCP listener speaking bytes, not HTTP, for failures no real server makes. Per connection it reads one
+    request head at a time; `answer(target)` returns the bytes to send and whether to close afterwards (None:
+    close at once without a byte). `accepted` counts connections, `targets` the request targets read."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.accepted = 0
+        self.targets: list[str] = []
+        self.lock = threading.Lock()
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.dial = f"127.0.0.1:{self.port}"
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        buffer = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                target = head.split(b"\r\n")[0].split(b" ")[1].decode("latin-1")
+                with self.lock:
+                    self.targets.append(target)
+                reply = self.answer(target)
+                if reply is None:
+                    return
+                data, close = reply
+                conn.sendall(data)
+                if close:
+                    return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+
+def vm_rss(pid: int) -> int:
+    """The process's resident set size (VmRSS), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/status")

@@ -96,8 +96,11 @@ public final class ReverseProxy: Sendable {
         case .random:
             return candidates.randomElement()
         case .randomChoose:
-            let one = candidates.randomElement()!
-            let other = candidates.randomElement()!
+            // Two different candidates ("power of two choices"), the less busy one wins.
+            guard candidates.count > 1 else { return candidates[0] }
+            let first = Int.random(in: 0..<candidates.count)
+            let second = (first + Int.random(in: 1..<candidates.count)) % candidates.count
+            let (one, other) = (candidates[first], candidates[second])
             return upstreams[other].inFlight < upstreams[one].inFlight ? other : one
         case .ipHash:
             return hashed(request.remoteAddress?.description ?? "", candidates)

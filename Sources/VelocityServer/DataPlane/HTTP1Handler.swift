@@ -260,6 +260,11 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.proxy?.clientReadComplete()
+        context.fireChannelReadComplete()
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         exchange?.proxy?.clientWritabilityChanged(context.channel.isWritable)
         context.fireChannelWritabilityChanged()

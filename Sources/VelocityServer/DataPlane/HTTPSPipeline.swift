@@ -6,6 +6,22 @@ import VelocityTLS
 
 /// TLS, then HTTP/2 or HTTP/1.1 as ALPN decides, with the same request handler on both.
 enum HTTPSPipeline {
+    /// HTTP/2 flow control: a client may send 1 MiB on a stream and 4 MiB on the connection before it must
+    /// wait for a window update. (The protocol's 64 KiB default holds uploads to a crawl on any real
+    /// latency.) The connection window bounds what one connection can make the server buffer.
+    private static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings.append(HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20))
+        configuration.targetWindowSize = 4 << 20
+        return configuration
+    }()
+
+    private static let stream: NIOHTTP2Handler.StreamConfiguration = {
+        var configuration = NIOHTTP2Handler.StreamConfiguration()
+        configuration.targetWindowSize = 1 << 20
+        return configuration
+    }()
+
     static func configure(
         _ pipeline: ChannelPipeline.SynchronousOperations,
         snapshot: Snapshot,
@@ -19,7 +35,7 @@ enum HTTPSPipeline {
                 channel.eventLoop.makeCompletedFuture {
                     if case .negotiated("h2") = result {
                         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                            mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
                         ) { stream in
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())

@@ -83,9 +83,12 @@ final class ConnectionPool: @unchecked Sendable {
 /// What uses an upstream connection for one exchange: a proxied request or a health check.
 protocol UpstreamExchange: AnyObject {
     func upstreamRead(_ part: HTTPClientResponsePart)
-    /// The connection failed or closed; `cause` says how, for the log.
-    func upstreamFailed(_ cause: String)
+    /// The connection failed (`closed` false: an error, such as a malformed response) or closed; `cause` says
+    /// how, for the log.
+    func upstreamFailed(_ cause: String, closed: Bool)
     func upstreamWritabilityChanged(_ writable: Bool)
+    /// A burst of reads ended: time to flush what it produced.
+    func upstreamReadComplete()
 }
 
 /// The end of an upstream connection: hands response parts to the exchange using it, and leaves the pool
@@ -107,14 +110,19 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler, 
         exchange?.upstreamRead(unwrapInboundIn(data))
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamReadComplete()
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         pool?.remove(self)
-        exchange?.upstreamFailed("the upstream closed the connection")
+        exchange?.upstreamFailed("the upstream closed the connection", closed: true)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        exchange?.upstreamFailed("\(error)")
+        exchange?.upstreamFailed("\(error)", closed: false)
         context.close(promise: nil)
     }
 

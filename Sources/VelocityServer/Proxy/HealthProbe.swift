@@ -58,11 +58,13 @@ final class HealthProbe: UpstreamExchange {
         }
     }
 
-    func upstreamFailed(_ cause: String) {
+    func upstreamFailed(_ cause: String, closed: Bool) {
         finish(false)
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {}
+
+    func upstreamReadComplete() {}
 
     private func finish(_ passed: Bool) {
         guard !finished else { return }

@@ -126,8 +126,18 @@ final class ProxyExchange: UpstreamExchange {
             return
         }
         bodySent = true
-        connection.write(.body(.byteBuffer(part)), flush: true)
+        connection.write(.body(.byteBuffer(part)))
         if !connection.channel.isWritable { setClientReading(false) }
+    }
+
+    /// The client's read burst is over: what it brought goes upstream in one flush.
+    func clientReadComplete() {
+        current?.connection.channel.flush()
+    }
+
+    /// The upstream's read burst is over: what it brought goes to the client in one flush.
+    func upstreamReadComplete() {
+        if responseStarted, !done { context.flush() }
     }
 
     func clientEnd() {
@@ -210,7 +220,7 @@ final class ProxyExchange: UpstreamExchange {
                 promise: nil)
         case .body(let buffer):
             bytesOut += buffer.readableBytes
-            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable {
                 current.connection.channel.setOption(.autoRead, value: false).whenFailure { _ in }
             }
@@ -240,10 +250,12 @@ final class ProxyExchange: UpstreamExchange {
     }
 
     /// The connection failed or closed before the exchange finished.
-    func upstreamFailed(_ cause: String) {
+    func upstreamFailed(_ cause: String, closed: Bool) {
         guard !done, let current else { return }
-        // A kept connection the upstream had just closed is routine, not worth a line.
-        if !current.reused || responseStarted { log("the upstream connection failed", current.upstream, cause) }
+        // A kept connection that the upstream closed before answering had most likely timed out while idle: routine,
+        // not the upstream's failure, and worth another connection to the same upstream.
+        let stale = current.reused && closed && !responseStarted
+        if !stale { log("the upstream connection failed", current.upstream, cause) }
         headerTimer?.cancel()
         if responseStarted {
             // Part of the answer went out; the client cannot be told anything but that it is cut short.
@@ -254,11 +266,10 @@ final class ProxyExchange: UpstreamExchange {
             return
         }
         release(close: true)
-        // A kept connection the upstream had just closed is not the upstream's failure; a fresh one is.
-        if !current.reused { current.upstream.failed(proxy.passiveHealth) }
+        if !stale { current.upstream.failed(proxy.passiveHealth) }
         // Once the request went out, only a request that may safely run twice is sent again (RFC 9110 §9.2.2).
         if bodySent || (current.requestSent && !request.method.isIdempotent) { return fail(.badGateway) }
-        if current.reused { tried.removeLast() }
+        if stale { tried.removeLast() }
         retryOrFail(.badGateway)
     }
 
