@@ -52,18 +52,25 @@ def fetch(url: str, *args: str) -> tuple[str, str]:
 
 
 @contextmanager
-def tls_session(port: int, ca: str, server_name: bytes = b"localhost", groups: bytes | None = None):
+def tls_session(
+    port: int, ca: str, server_name: bytes = b"localhost", groups: bytes | None = None, on_ocsp=None
+):
     """A completed handshake by pyOpenSSL (OpenSSL 4, which offers X25519MLKEM768) that verifies the server's
-    chain against `ca` and, given `groups`, offers only those key-exchange groups."""
+    chain against `ca` and, given `groups`, offers only those key-exchange groups; given `on_ocsp`, asks for
+    the certificate's status and hands the stapled response to it."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_PEER)
     context.load_verify_locations(ca)
     if groups:  # pyOpenSSL 26 has no set_groups; curves_list is OpenSSL's alias of groups_list
         assert lib.SSL_CTX_set1_curves_list(context._context, groups) == 1
+    if on_ocsp:
+        context.set_ocsp_client_callback(lambda connection, response, data: on_ocsp(response) or True)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.setblocking(False)
         connection = SSL.Connection(context, sock)
         connection.set_tlsext_host_name(server_name)
+        if on_ocsp:
+            connection.request_ocsp()
         connection.set_connect_state()
         deadline = time.monotonic() + 5
         while True:

@@ -3,10 +3,8 @@ changes, keys shared by every TLS context), OCSP stapling from a file, and the a
 challenge handshakes it has no certificate for."""
 
 import datetime
-import select
 import socket
 import ssl
-import time
 
 import pytest
 from cryptography import x509
@@ -106,30 +104,10 @@ def test_bad_tls_settings_are_refused(https, tls, pointer):
 
 
 def handshake_with_ocsp(port: int, root: str, server_name: bytes) -> bytes | None:
-    """A pyOpenSSL handshake that asks for certificate status; returns the stapled response, if any."""
+    """A handshake that asks for certificate status; returns the stapled response, if any."""
     stapled: list[bytes] = []
-
-    def on_ocsp(connection, response: bytes, data) -> bool:
-        stapled.append(response)
-        return True
-
-    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    context.set_verify(SSL.VERIFY_PEER)
-    context.load_verify_locations(root)
-    context.set_ocsp_client_callback(on_ocsp)
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.setblocking(False)
-        connection = SSL.Connection(context, sock)
-        connection.set_tlsext_host_name(server_name)
-        connection.request_ocsp()
-        connection.set_connect_state()
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                connection.do_handshake()
-                break
-            except SSL.WantReadError:
-                assert select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0], "stalled"
+    with tls_session(port, root, server_name=server_name, on_ocsp=stapled.append):
+        pass
     return stapled[0] if stapled and stapled[0] else None
 
 
