@@ -16,7 +16,6 @@ final class ProxyExchange: UpstreamExchange {
     /// What earlier handlers asked of the response (header edits, HSTS); `encode` does not apply to proxied
     /// bodies.
     private let decorations: ResponseDecorations
-    private let upstreams: [Upstream]
     /// The protocol an HTTP/1.1 client asks to switch to (a WebSocket handshake).
     private let upgrade: String?
     /// The upstream agreed to switch: when its 101 is complete, both connections become a relay.
@@ -27,16 +26,9 @@ final class ProxyExchange: UpstreamExchange {
     private var tried: [Int] = []
     private var current: Attempt?
 
-    /// The upstream and connection serving the request now.
-    private struct Attempt {
-        let upstream: Upstream
-        let connection: UpstreamConnection
-        /// The connection came from the pool (and may have been closed by the upstream meanwhile).
-        let reused: Bool
-        var requestSent = false
-    }
-    /// Body parts that arrived before a connection was ready.
+    /// Body parts that arrived before a connection was ready, and their size.
     private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
     private var requestEnded = false
     /// Some of the body went upstream: the request can no longer be replayed.
     private var bodySent = false
@@ -49,6 +41,15 @@ final class ProxyExchange: UpstreamExchange {
     private var bytesOut = 0
     private var done = false
 
+    /// The upstream and connection serving the request now.
+    private struct Attempt {
+        let upstream: Upstream
+        let connection: UpstreamConnection
+        /// The connection came from the pool (and may have been closed by the upstream meanwhile).
+        let reused: Bool
+        var requestSent = false
+    }
+
     init(
         context: ChannelHandlerContext, proxy: ReverseProxy, request: RoutingRequest, head: HTTPRequestHead,
         decorations: ResponseDecorations, finished: @escaping (Int, Int) -> Void
@@ -58,8 +59,6 @@ final class ProxyExchange: UpstreamExchange {
         self.proxy = proxy
         self.request = request
         self.head = head
-        // The data plane made every upstream of its routers.
-        upstreams = proxy.upstreams.map { $0 as! Upstream }
         upgrade = ProxyHeaders.upgradeProtocol(head)
         self.finished = finished
     }
@@ -70,7 +69,8 @@ final class ProxyExchange: UpstreamExchange {
             return fail(tried.isEmpty ? .serviceUnavailable : .badGateway)
         }
         tried.append(index)
-        let upstream = upstreams[index]
+        // The data plane made every upstream of its routers.
+        let upstream = proxy.upstreams[index] as! Upstream
         let pool = upstream.pool(for: context.eventLoop)
         if let connection = pool.take() {
             use(connection, of: upstream, reused: true)
@@ -112,6 +112,7 @@ final class ProxyExchange: UpstreamExchange {
             bodySent = true
         }
         pending = []
+        pendingBytes = 0
         if requestEnded { sendEnd(connection) }
         connection.channel.flush()
         if !connection.channel.isWritable { setClientReading(false) }
@@ -122,7 +123,8 @@ final class ProxyExchange: UpstreamExchange {
     func clientBody(_ part: ByteBuffer) {
         guard let connection = current?.connection else {
             pending.append(part)
-            if pending.reduce(0, { $0 + $1.readableBytes }) > 1 << 20 { setClientReading(false) }
+            pendingBytes += part.readableBytes
+            if pendingBytes > 1 << 20 { setClientReading(false) }
             return
         }
         bodySent = true
