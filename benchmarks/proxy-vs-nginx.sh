@@ -33,208 +33,37 @@
 # Everything listens on 127.0.0.1 only; all three servers are stopped on exit.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROUNDS=${ROUNDS:-3}
-WRK_ARGS=(-t2 -c50 "-d${WRK_DURATION:-10s}")
-H2LOAD_ARGS=(-n "${H2_REQUESTS:-200000}" -c 50 -m 10 -t 2)
-RUN_TIMEOUT=120      # seconds; no single load run may take longer (h2load on a very slow proxy)
-BODY_BYTES=1024
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-# --- tools --------------------------------------------------------------------------------------------------
-install_missing() {
-    local -a missing=()
-    command -v nginx >/dev/null || missing+=(nginx)
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v h2load >/dev/null || missing+=(nghttp2-client)
-    command -v openssl >/dev/null || missing+=(openssl)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v ps >/dev/null || missing+=(procps)
-    if [[ -z "${VELOCITY_BIN:-}" ]]; then
-        dpkg-query -W -f='${Status}' libsqlite3-dev 2>/dev/null | grep -q "install ok installed" \
-            || missing+=(libsqlite3-dev)
-    fi
-    ((${#missing[@]})) || return 0
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
-    local sudo=()
-    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-    log "installing ${missing[*]}"
-    # Another apt run may hold the dpkg lock: wait for it (bounded) instead of failing.
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-build_velocity() {
-    if [[ -n "${VELOCITY_BIN:-}" ]]; then
-        VELOCITY=$VELOCITY_BIN
-    else
-        log "building Velocity (release; the first build takes several minutes)"
-        (cd "$ROOT" && swift build -c release --product velocity >&2)
-        VELOCITY="$(cd "$ROOT" && swift build -c release --show-bin-path)/velocity"
-    fi
-    [[ -x "$VELOCITY" ]] || die "no velocity binary at $VELOCITY"
-}
-
-# --- helpers ------------------------------------------------------------------------------------------------
-# Listening ports come from outside the kernel's ephemeral range: a proxy run leaves thousands of
-# connections to the upstream in TIME-WAIT, and a port that one of them still holds as its local port
-# accepts no connections yet cannot be bound.
-read -r EPHEMERAL_LOW EPHEMERAL_HIGH </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
-    || { EPHEMERAL_LOW=32768; EPHEMERAL_HIGH=60999; }
-OUTSIDE_EPHEMERAL=$(( (EPHEMERAL_LOW > 10000 ? EPHEMERAL_LOW - 10000 : 0) + (EPHEMERAL_HIGH < 65000 ? 65000 - EPHEMERAL_HIGH : 0) ))
-TAKEN_PORTS=" "
-free_port() {  # a port no socket on this machine uses, outside the ephemeral range; bounded number of tries
-    local port attempt
-    for ((attempt = 0; attempt < 200; attempt++)); do
-        port=$((10000 + (RANDOM * 32768 + RANDOM) % 55000))
-        ((port < EPHEMERAL_LOW || port > EPHEMERAL_HIGH || OUTSIDE_EPHEMERAL < 1000)) || continue
-        [[ "$TAKEN_PORTS" == *" $port "* ]] && continue
-        if command -v ss >/dev/null && [[ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
-            continue
-        fi
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            TAKEN_PORTS+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    die "found no free port"
-}
-
-wait_url() {  # wait_url URL NAME PID: until the server answers 2xx at URL (at most ~30 s)
-    local url=$1 name=$2 pid=$3 attempt
-    for ((attempt = 0; attempt < 150; attempt++)); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $WORK/$name.log)"
-        if curl -sf -o /dev/null --max-time 2 --cacert "$WORK/cert.pem" "$url"; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    die "$name did not answer at $url"
-}
-
-stop_pid() {  # stop_pid PID SIGNAL: signal a process we started, wait for it (bounded), then SIGKILL
-    local pid=$1 signal=$2 attempt
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill "-$signal" "$pid" 2>/dev/null || true
-    for ((attempt = 0; attempt < 100; attempt++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-VELOCITY_PID=""
-NGINX_PID=""
-UPSTREAM_PID=""
-cleanup() {
-    stop_pid "$VELOCITY_PID" TERM
-    stop_pid "$NGINX_PID" QUIT      # graceful nginx shutdown; the master waits for its workers
-    stop_pid "$UPSTREAM_PID" QUIT
-    if [[ -n "${WORK:-}" && -d "$WORK" ]]; then
-        if [[ "${KEEP:-0}" == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-    fi
-}
-
-cpu_ticks() {  # cpu_ticks PID...: utime+stime of the processes, in clock ticks
-    local total=0 pid
-    local -a fields
-    for pid in "$@"; do
-        [[ -r /proc/$pid/stat ]] || continue
-        # The fields after the ")" that closes the command name; utime and stime are the 12th and 13th.
-        read -r -a fields <<<"$(sed 's/^.*) //' "/proc/$pid/stat")"
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
-
-server_pids() {  # server_pids NAME: the processes doing the server's work
-    case $1 in
-        velocity) echo "$VELOCITY_PID" ;;
-        nginx) echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID") ;;
-        upstream) echo "$UPSTREAM_PID" $(ps -o pid= --ppid "$UPSTREAM_PID") ;;
-    esac
-}
-
-server_port() { case $1 in velocity) echo "$VELOCITY_PORT" ;; nginx) echo "$NGINX_PORT" ;; esac; }
-
-median() {  # median of the numbers given as arguments
-    (($#)) || { echo n/a; return; }
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "nan"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-us_per_request() {  # us_per_request TICKS REQUESTS
-    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # what this shares with https-vs-nginx.sh
 
 # --- one measurement ----------------------------------------------------------------------------------------
 # measure TEST SERVER ROUND: runs the load tool once through the proxy SERVER, records req/s and the CPU per
 # request of the proxy and of the upstream behind it.
-declare -A RESULTS=() CPU_US=() UPSTREAM_CPU_US=() UPSTREAM_CONNS=() ERRORS=()
+declare -A UPSTREAM_CPU_US=() UPSTREAM_CONNS=()
 upstream_accepts() {  # connections the upstream has accepted since it started (its stub_status, on its own port)
     curl -sf --max-time 5 "http://127.0.0.1:$UPSTREAM_STATUS_PORT/" | awk 'NR == 3 { print $1 }'
 }
 measure() {
-    local test=$1 server=$2 round=$3 port out rps requests before after ticks up_before up_after failed=""
-    local accepts_before accepts_after
-    port=$(server_port "$server")
-    out="$WORK/raw/$test-$server-$round.txt"
+    local test=$1 server=$2 before after up_before up_after accepts_before accepts_after
     local -a pids upstream_pids
     read -r -a pids <<<"$(server_pids "$server")"
-    read -r -a upstream_pids <<<"$(server_pids upstream)"
+    read -r -a upstream_pids <<<"$(nginx_pids "$UPSTREAM_PID")"
     before=$(cpu_ticks "${pids[@]}")
     up_before=$(cpu_ticks "${upstream_pids[@]}")
     accepts_before=$(upstream_accepts)
-    case $test in
-        h1)
-            timeout "$RUN_TIMEOUT" wrk "${WRK_ARGS[@]}" "https://127.0.0.1:$port/" >"$out" 2>&1 || failed="wrk failed"
-            rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-            requests=$(awk '/requests in/ { print $1 }' "$out")
-            grep -qE 'Non-2xx|Socket errors' "$out" && failed="$(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ')"
-            ;;
-        h2)
-            timeout "$RUN_TIMEOUT" h2load "${H2LOAD_ARGS[@]}" "https://127.0.0.1:$port/" >"$out" 2>&1 \
-                || failed="h2load failed or timed out"
-            rps=$(awk '/^finished in/ { gsub(",", ""); print $4 }' "$out")
-            requests=$(awk '/^requests:/ { print $8 }' "$out")   # succeeded
-            local twoxx
-            twoxx=$(awk '/^status codes:/ { print $3 }' "$out")
-            [[ "$requests" == "${H2LOAD_ARGS[1]}" && "$twoxx" == "${H2LOAD_ARGS[1]}" ]] \
-                || failed="${failed:-only ${requests:-0} succeeded, ${twoxx:-0} 2xx}"
-            ;;
-    esac
+    run_load "$@"
     after=$(cpu_ticks "${pids[@]}")
     up_after=$(cpu_ticks "${upstream_pids[@]}")
     accepts_after=$(upstream_accepts)
-    ticks=$((after - before))
-    [[ -n "$rps" ]] || { rps=0; failed="${failed:-no result}"; }
-    RESULTS[$test,$server]+="$rps "
     UPSTREAM_CONNS[$test,$server]+="$((accepts_after - accepts_before - 1)) "   # minus the status request
-    if [[ -n "$requests" && "$requests" -gt 0 ]]; then
-        CPU_US[$test,$server]+="$(us_per_request "$ticks" "$requests") "
-        UPSTREAM_CPU_US[$test,$server]+="$(us_per_request "$((up_after - up_before))" "$requests") "
+    if [[ -n "$LOAD_REQUESTS" && "$LOAD_REQUESTS" -gt 0 ]]; then
+        UPSTREAM_CPU_US[$test,$server]+="$(us_per_request "$((up_after - up_before))" "$LOAD_REQUESTS") "
     fi
-    [[ -z "$failed" ]] || ERRORS[$test,$server]+="round $round: $failed; "
-    printf '    %-3s %-8s round %d: %10.0f req/s%s\n' "$test" "$server" "$round" "$rps" \
-        "${failed:+   (!) $failed}" >&2
+    record_load "$@" "$((after - before))"
 }
 
 # --- main ---------------------------------------------------------------------------------------------------
-install_missing
-build_velocity
-CLK_TCK=$(getconf CLK_TCK)
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/proxy-vs-nginx.XXXXXX")
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$WORK/raw" "$WORK/nginx/logs" "$WORK/nginx/tmp" "$WORK/upstream/logs" "$WORK/upstream/tmp" \
-    "$WORK/velocity-data"
+setup proxy-vs-nginx
+mkdir -p "$WORK/upstream/logs" "$WORK/upstream/tmp"
 
 VELOCITY_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
@@ -242,28 +71,8 @@ NGINX_PORT=$(free_port)
 UPSTREAM_PORT=$(free_port)
 UPSTREAM_STATUS_PORT=$(free_port)
 
-log "certificate: one ECDSA P-256 key and self-signed certificate for localhost and 127.0.0.1"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -sha256 \
-    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-CERT_SHA256=$(openssl x509 -in "$WORK/cert.pem" -noout -fingerprint -sha256 | cut -d= -f2)
-
-# The body: 1 KiB of plain ASCII that needs no escaping in an nginx quoted string. Only the upstream has it.
-BODY=""
-for ((i = 0; ${#BODY} < BODY_BYTES && i < 100; i++)); do BODY+="Velocity vs nginx proxy benchmark body $i. "; done
-BODY=${BODY:0:BODY_BYTES}
-printf '%s' "$BODY" >"$WORK/body.txt"
-
-# Temp paths inside the working directory, so neither nginx needs to write under /var.
-nginx_temp_paths() {  # nginx_temp_paths DIR
-    cat <<EOF
-    client_body_temp_path $1/tmp/body;
-    proxy_temp_path $1/tmp/proxy;
-    fastcgi_temp_path $1/tmp/fastcgi;
-    uwsgi_temp_path $1/tmp/uwsgi;
-    scgi_temp_path $1/tmp/scgi;
-EOF
-}
+make_certificate
+make_body "Velocity vs nginx proxy benchmark body"   # only the upstream has it
 
 # The upstream: plain HTTP/1.1, one worker, keep-alive without a request limit (the default 1000 would make
 # both proxies reconnect mid-run), the same 1 KiB answer to every request.
@@ -305,13 +114,6 @@ cat >"$WORK/velocity.json" <<EOF
 }
 EOF
 
-NGINX_VERSION=$(nginx -v 2>&1 | sed 's|.*nginx/||; s| .*||')
-if [[ "$(printf '%s\n' 1.25.1 "$NGINX_VERSION" | sort -V | head -1)" == 1.25.1 ]]; then
-    NGINX_LISTEN="listen 127.0.0.1:$NGINX_PORT ssl;
-        http2 on;"
-else
-    NGINX_LISTEN="listen 127.0.0.1:$NGINX_PORT ssl http2;"   # nginx < 1.25.1 spells it on listen
-fi
 cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 2;
 pid $WORK/nginx/nginx.pid;
@@ -329,7 +131,7 @@ $(nginx_temp_paths "$WORK/nginx")
         keepalive_requests 100000000;   # default 1000 would close pooled connections mid-run
     }
     server {
-        $NGINX_LISTEN
+        $(nginx_tls_listen "$NGINX_PORT")
         server_name localhost;
         ssl_certificate $WORK/cert.pem;
         ssl_certificate_key $WORK/key.pem;
@@ -345,19 +147,13 @@ $(nginx_temp_paths "$WORK/nginx")
 EOF
 
 log "starting the upstream (nginx $NGINX_VERSION, 1 worker) on 127.0.0.1:$UPSTREAM_PORT"
-nginx -p "$WORK/upstream" -c nginx.conf -e "$WORK/upstream/logs/error.log" -g 'daemon off;' \
-    </dev/null >"$WORK/upstream.log" 2>&1 &
-UPSTREAM_PID=$!
+start_nginx upstream UPSTREAM_PID
 wait_url "http://127.0.0.1:$UPSTREAM_PORT/" upstream "$UPSTREAM_PID"
 [[ -n "$(upstream_accepts)" ]] || die "the upstream's stub_status does not answer (nginx without http_stub_status_module?)"
 
 log "starting Velocity on 127.0.0.1:$VELOCITY_PORT (admin 127.0.0.1:$ADMIN_PORT) and nginx $NGINX_VERSION on 127.0.0.1:$NGINX_PORT, both proxying to it"
-"$VELOCITY" run --data-dir "$WORK/velocity-data" --admin "127.0.0.1:$ADMIN_PORT" --config "$WORK/velocity.json" \
-    </dev/null >"$WORK/velocity.log" 2>&1 &
-VELOCITY_PID=$!
-nginx -p "$WORK/nginx" -c nginx.conf -e "$WORK/nginx/logs/error.log" -g 'daemon off;' \
-    </dev/null >"$WORK/nginx.log" 2>&1 &
-NGINX_PID=$!
+start_velocity
+start_nginx nginx NGINX_PID
 wait_url "https://127.0.0.1:$VELOCITY_PORT/" velocity "$VELOCITY_PID"
 wait_url "https://127.0.0.1:$NGINX_PORT/" nginx "$NGINX_PID"
 
@@ -365,99 +161,29 @@ wait_url "https://127.0.0.1:$NGINX_PORT/" nginx "$NGINX_PID"
 log "checking responses and TLS parameters"
 curl -sS --fail --max-time 5 -o "$WORK/upstream.body" "http://127.0.0.1:$UPSTREAM_PORT/"
 cmp -s "$WORK/body.txt" "$WORK/upstream.body" || die "the upstream did not return the expected body"
-for server in velocity nginx; do
-    port=$(server_port "$server")
-    for http in --http1.1 --http2; do
-        curl -sS --fail --max-time 5 --cacert "$WORK/cert.pem" "$http" -D "$WORK/$server$http.headers" \
-            -o "$WORK/$server$http.body" "https://127.0.0.1:$port/"
-        cmp -s "$WORK/body.txt" "$WORK/$server$http.body" || die "$server ($http) did not return the expected body"
-        grep -qi '^content-type: text/plain' "$WORK/$server$http.headers" || die "$server ($http): no text/plain"
-    done
-    served=$(openssl s_client -connect "127.0.0.1:$port" -servername localhost </dev/null 2>/dev/null \
-        | openssl x509 -noout -fingerprint -sha256 | cut -d= -f2)
-    [[ "$served" == "$CERT_SHA256" ]] || die "$server serves a different certificate ($served)"
-    timeout 30 h2load -n 10 -c 1 "https://127.0.0.1:$port/" >"$WORK/$server.tls.txt" 2>&1 || true
-    printf '    %-8s %s | %s | %s | ALPN %s | h2 response headers: %s\n' "$server" \
-        "$(awk -F': ' '/^TLS Protocol/ { print $2 }' "$WORK/$server.tls.txt")" \
-        "$(awk -F': ' '/^Cipher/ { print $2 }' "$WORK/$server.tls.txt")" \
-        "$(awk -F': ' '/^Server Temp Key/ { print $2 }' "$WORK/$server.tls.txt")" \
-        "$(awk -F': ' '/^Application protocol/ { print $2 }' "$WORK/$server.tls.txt")" \
-        "$(tr -d '\r' <"$WORK/$server--http2.headers" | awk 'NR > 1 && NF { printf "%s; ", $0 }')" >&2
-done
-
-LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$LOAD_BEFORE" 'BEGIN { exit !(l > 0.5) }'; then
-    log "warning: 1-minute load average is $LOAD_BEFORE before the run; other work on this machine skews the numbers"
-fi
+check_servers
 
 # --- warm-up, then the measured rounds ----------------------------------------------------------------------
-log "warm-up (not measured)"
-for server in velocity nginx; do
-    port=$(server_port "$server")
-    timeout 60 wrk -t2 -c50 -d2s "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
-    timeout 60 h2load -n 20000 -c 50 -m 10 -t 2 "https://127.0.0.1:$port/" >/dev/null 2>&1 || true
-done
-
-log "measuring: $ROUNDS rounds; wrk ${WRK_ARGS[*]}; h2load ${H2LOAD_ARGS[*]}"
-for ((round = 1; round <= ROUNDS; round++)); do
-    if ((round % 2)); then order=(velocity nginx); else order=(nginx velocity); fi
-    for test in h1 h2; do
-        for server in "${order[@]}"; do
-            measure "$test" "$server" "$round"
-            sleep 1
-        done
-    done
-done
+run_rounds
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- report -------------------------------------------------------------------------------------------------
-name() { case $1 in h1) echo "HTTPS HTTP/1.1 (wrk ${WRK_ARGS[*]})" ;; h2) echo "HTTPS HTTP/2 (h2load ${H2LOAD_ARGS[*]})" ;; esac; }
-printf '\nMedian of %d rounds, %s, %s CPUs (%s), nginx %s, load average before the run %s (after %s)\n\n' \
-    "$ROUNDS" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" \
-    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$NGINX_VERSION" "$LOAD_BEFORE" "$LOAD_AFTER"
-if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && [[ -z "${VELOCITY_BIN:-}" ]]; then
-    printf 'Velocity built from %s%s\n\n' "$(git -C "$ROOT" rev-parse --short HEAD)" \
-        "$([[ -n "$(git -C "$ROOT" status --porcelain -- Sources Package.swift)" ]] && echo ' + uncommitted changes under Sources/')"
-fi
-printf '| %-52s | %14s | %11s | %14s |\n' "test (through the proxy)" "Velocity req/s" "nginx req/s" "Velocity/nginx"
-printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..15}):" \
-    "$(printf -- '-%.0s' {1..12}):" "$(printf -- '-%.0s' {1..15}):"
-for test in h1 h2; do
-    read -r -a v <<<"${RESULTS[$test,velocity]}"
-    read -r -a n <<<"${RESULTS[$test,nginx]}"
-    mv=$(median "${v[@]}")
-    mn=$(median "${n[@]}")
-    printf '| %-52s | %14.0f | %11.0f | %14s |\n' "$(name "$test")" "$mv" "$mn" \
-        "$(awk -v a="$mv" -v b="$mn" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
-done
+report_header "$LOAD_AFTER"
+report_rates "test (through the proxy)"
 
 printf '\nServer CPU time per request (median, µs; utime+stime of the proxy processes only, and of the\n'
 printf 'upstream nginx while it served through each proxy):\n\n'
 printf '| %-52s | %12s | %9s | %19s | %16s |\n' test Velocity nginx "upstream (Velocity)" "upstream (nginx)"
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..13}):" \
-    "$(printf -- '-%.0s' {1..10}):" "$(printf -- '-%.0s' {1..20}):" "$(printf -- '-%.0s' {1..17}):"
+printf '|%s|%s:|%s:|%s:|%s:|\n' "$(dashes 54)" "$(dashes 13)" "$(dashes 10)" "$(dashes 20)" "$(dashes 17)"
 for test in h1 h2; do
     read -r -a v <<<"${CPU_US[$test,velocity]:-}"
     read -r -a n <<<"${CPU_US[$test,nginx]:-}"
     read -r -a uv <<<"${UPSTREAM_CPU_US[$test,velocity]:-}"
     read -r -a un <<<"${UPSTREAM_CPU_US[$test,nginx]:-}"
-    printf '| %-52s | %12s | %9s | %19s | %16s |\n' "$(name "$test")" "$(median "${v[@]}")" "$(median "${n[@]}")" \
+    printf '| %-52s | %12s | %9s | %19s | %16s |\n' "$(test_name "$test")" "$(median "${v[@]}")" "$(median "${n[@]}")" \
         "$(median "${uv[@]}")" "$(median "${un[@]}")"
 done
 
-printf '\nEvery round (req/s):\n'
-for test in h1 h2; do
-    for server in velocity nginx; do
-        printf '  %-3s %-8s %s\n' "$test" "$server" "${RESULTS[$test,$server]}"
-    done
-done
-printf '\nConnections opened to the upstream in each round (the client keeps 50 open to the proxy):\n'
-for test in h1 h2; do
-    for server in velocity nginx; do
-        printf '  %-3s %-8s %s\n' "$test" "$server" "${UPSTREAM_CONNS[$test,$server]}"
-    done
-done
-if ((${#ERRORS[@]})); then
-    printf '\n(!) problems:\n'
-    for key in "${!ERRORS[@]}"; do printf '  %s: %s\n' "$key" "${ERRORS[$key]}"; done
-fi
+report_rounds "Every round (req/s):" RESULTS
+report_rounds "Connections opened to the upstream in each round (the client keeps 50 open to the proxy):" UPSTREAM_CONNS
+report_problems
