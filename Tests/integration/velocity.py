@@ -793,6 +793,16 @@ class Upstream:
     def release(self) -> None:
         self.release_event.set()
 
+    def restart(self) -> None:
+        """Comes back on the same TCP port after `stop`."""
+        self.server = _TCPServer(("127.0.0.1", self.port), _UpstreamHandler)
+        self.server.upstream = self
+        with self.lock:
+            self.stopped = False
+        self.release_event.clear()
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
     def stop(self) -> None:
         """Goes away like a server shutting down: the listener closes (dials are refused from now on), idle
         keep-alive connections are closed, and a request in flight is answered with `Connection: close`."""
