@@ -115,6 +115,32 @@ nginx_tls_listen() {  # nginx_tls_listen PORT: the listen directive for TLS with
 }
 
 # Temp paths inside the working directory, so no nginx needs to write under /var.
+write_velocity_config() {  # write_velocity_config HANDLER_JSON: one HTTPS site on $VELOCITY_PORT answering with it
+    cat >"$WORK/velocity.json" <<EOF
+{
+  "listeners": [{ "protocol": "https", "address": "127.0.0.1:$VELOCITY_PORT" }],
+  "sites": [{ "routes": [{ "handle": [$1] }] }],
+  "tls": { "certificates": [{ "certificate_file": "$WORK/cert.pem", "key_file": "$WORK/key.pem" }] },
+  "logging": { "level": "warning", "format": "console", "access_log": false }
+}
+EOF
+}
+
+nginx_front() {  # nginx_front DIR: what both nginx front ends share, up to their own part of the http block
+    cat <<EOF
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_timeout 65s;
+    keepalive_requests 100000000;   # default 1000 would make nginx re-handshake mid-run; Velocity has no limit
+$(nginx_temp_paths "$1")
+EOF
+}
+
 nginx_temp_paths() {  # nginx_temp_paths DIR
     cat <<EOF
     client_body_temp_path $1/tmp/body;

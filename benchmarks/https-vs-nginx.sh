@@ -49,30 +49,14 @@ NGINX_PORT=$(free_port)
 make_certificate
 make_body "Velocity vs nginx benchmark body"
 
-cat >"$WORK/velocity.json" <<EOF
-{
-  "listeners": [{ "protocol": "https", "address": "127.0.0.1:$VELOCITY_PORT" }],
-  "sites": [{ "routes": [{ "handle": [{
+write_velocity_config '{
     "handler": "static_response", "status": 200,
     "headers": { "Content-Type": ["text/plain"] },
-    "body": "$BODY"
-  }] }] }],
-  "tls": { "certificates": [{ "certificate_file": "$WORK/cert.pem", "key_file": "$WORK/key.pem" }] },
-  "logging": { "level": "warning", "format": "console", "access_log": false }
-}
-EOF
+    "body": "'"$BODY"'"
+  }'
 
 cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_timeout 65s;
-    keepalive_requests 100000000;   # default 1000 would make nginx re-handshake mid-run; Velocity has no limit
-$(nginx_temp_paths "$WORK/nginx")
+$(nginx_front "$WORK/nginx")
     server {
         $(nginx_tls_listen "$NGINX_PORT")
         server_name localhost;

@@ -102,32 +102,16 @@ $(nginx_temp_paths "$WORK/upstream")
 }
 EOF
 
-cat >"$WORK/velocity.json" <<EOF
-{
-  "listeners": [{ "protocol": "https", "address": "127.0.0.1:$VELOCITY_PORT" }],
-  "sites": [{ "routes": [{ "handle": [{
+write_velocity_config '{
     "handler": "reverse_proxy",
-    "upstreams": [{ "dial": "127.0.0.1:$UPSTREAM_PORT" }]
-  }] }] }],
-  "tls": { "certificates": [{ "certificate_file": "$WORK/cert.pem", "key_file": "$WORK/key.pem" }] },
-  "logging": { "level": "warning", "format": "console", "access_log": false }
-}
-EOF
+    "upstreams": [{ "dial": "127.0.0.1:'"$UPSTREAM_PORT"'" }]
+  }'
 
 cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_timeout 65s;
-    keepalive_requests 100000000;   # default 1000 would make nginx re-handshake mid-run; Velocity has no limit
-$(nginx_temp_paths "$WORK/nginx")
+$(nginx_front "$WORK/nginx")
     upstream backend {
         server 127.0.0.1:$UPSTREAM_PORT;
-        keepalive 64;                   # idle connections kept per worker (Velocity: 32 per event loop)
+        keepalive 64;                   # idle connections kept per worker (Velocity: 256 per event loop)
         keepalive_requests 100000000;   # default 1000 would close pooled connections mid-run
     }
     server {
