@@ -215,16 +215,7 @@ private struct MeaningChecker {
                 throw ConfigError(at: pointer.appending("to"), problem)
             }
         case .headers(let headers):
-            for (side, operations) in [("request", headers.request), ("response", headers.response)] {
-                guard let operations else { continue }
-                let pointer = pointer.appending(side)
-                try checkHeaders(operations.set, at: pointer.appending("set"))
-                try checkHeaders(operations.add, at: pointer.appending("add"))
-                for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
-                    throw ConfigError(
-                        at: pointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
-                }
-            }
+            try checkHeaderOperations(headers, at: pointer)
         case .fileServer(let fileServer):
             try checkFileServer(fileServer, at: pointer)
         case .rewrite(let rewrite):
@@ -351,29 +342,20 @@ private struct MeaningChecker {
                     throw ConfigError(at: activePointer.appending(member), "between 1 and 100")
                 }
             }
-            if let host = active.host, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
+            if let host = active.host, !Self.isHostValue(host) {
                 throw ConfigError(
                     at: activePointer.appending("host"), "a Host value has no spaces or control characters")
             }
         }
         if let headers = proxy.headers {
-            for (side, operations) in [("request", headers.request), ("response", headers.response)] {
-                guard let operations else { continue }
-                let sidePointer = pointer.appending("headers").appending(side)
-                try checkHeaders(operations.set, at: sidePointer.appending("set"))
-                try checkHeaders(operations.add, at: sidePointer.appending("add"))
-                for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
-                    throw ConfigError(
-                        at: sidePointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
-                }
-            }
+            try checkHeaderOperations(headers, at: pointer.appending("headers"))
         }
         for (index, range) in (proxy.trustedProxies ?? []).enumerated() where IPRange(range) == nil {
             throw ConfigError(
                 at: pointer.appending("trusted_proxies").appending(index),
                 "\"\(range)\" is not an IP address or CIDR range")
         }
-        if let host = proxy.hostHeader, host.isEmpty || host.utf8.contains(where: { $0 < 33 || $0 == 127 }) {
+        if let host = proxy.hostHeader, !Self.isHostValue(host) {
             throw ConfigError(at: pointer.appending("host_header"), "a Host value has no spaces or control characters")
         }
         if let tls = proxy.transport?.tls {
@@ -388,12 +370,7 @@ private struct MeaningChecker {
             // Certificates are checked against a name: an address alone gives none.
             for (index, upstream) in proxy.upstreams.enumerated()
             where tls.serverName == nil && tls.insecureSkipVerify != true {
-                let host: String? =
-                    switch ListenAddress(upstream.dial) {
-                    case .inet(let host, _)?: IPAddress(host) == nil ? host : nil
-                    default: nil
-                    }
-                if host == nil {
+                if ListenAddress(upstream.dial)?.hostName == nil {
                     throw ConfigError(
                         at: pointer.appending("upstreams").appending(index).appending("dial"),
                         "TLS to an IP address or unix socket needs transport.tls.server_name to check the "
@@ -465,6 +442,25 @@ private struct MeaningChecker {
         for (index, negated) in (set.not ?? []).enumerated() {
             try checkMatcherSet(negated, at: pointer.appending("not").appending(index))
         }
+    }
+
+    /// The request and response edits of a `headers` handler or a proxy.
+    private func checkHeaderOperations(_ headers: HeadersConfig, at pointer: JSONPointer) throws {
+        for (side, operations) in [("request", headers.request), ("response", headers.response)] {
+            guard let operations else { continue }
+            let pointer = pointer.appending(side)
+            try checkHeaders(operations.set, at: pointer.appending("set"))
+            try checkHeaders(operations.add, at: pointer.appending("add"))
+            for (index, name) in (operations.delete ?? []).enumerated() where !HTTPToken.isValid(name) {
+                throw ConfigError(
+                    at: pointer.appending("delete").appending(index), "\"\(name)\" is not a valid header name")
+            }
+        }
+    }
+
+    /// A value sent as a Host header: no spaces or control characters.
+    private static func isHostValue(_ text: String) -> Bool {
+        !text.isEmpty && !text.utf8.contains(where: { $0 < 33 || $0 == 127 })
     }
 
     private func checkHeaders(_ headers: [String: [String]]?, at pointer: JSONPointer) throws {

@@ -62,6 +62,12 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
 extension ListenAddress {
     /// Whether the address names one place to connect to: a unix socket, or a host (not the any-interface
     /// wildcard) and port.
+    /// The host when it is a name (not an IP address or a unix socket): what a certificate is checked against.
+    public var hostName: String? {
+        guard case .inet(let host, _) = self, IPAddress(host) == nil else { return nil }
+        return host
+    }
+
     public var isDialable: Bool {
         switch self {
         case .inet(let host, _): !host.isEmpty && host != "0.0.0.0" && host != "::"

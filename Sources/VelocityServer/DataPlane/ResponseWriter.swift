@@ -101,9 +101,7 @@ struct ResponseWriter {
     /// Writes the head; returns whether the connection closes after this response. Without a length, an
     /// HTTP/1.1 body is chunked and an HTTP/1.0 one ends with the connection.
     private func writeHead(_ response: StaticResponse, contentLength: Int?, context: ChannelHandlerContext) -> Bool {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headerFields.count + 2)
-        for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
+        var headers = HTTPHeaders(response.headerFields, reservingExtra: 2)
         let code = response.status.code
         // 1xx, 204 and 304 carry no body, so no length either (a 304's would describe the unsent 200).
         if let contentLength, code >= 200, code != 204, code != 304 {

@@ -211,9 +211,7 @@ final class ProxyExchange: UpstreamExchange {
                 }
                 switching = true
             }
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(fields.count + 1)
-            for field in fields { headers.add(name: field.name.rawName, value: field.value) }
+            var headers = HTTPHeaders(fields, reservingExtra: 1)
             if !head.isKeepAlive, head.version.major == 1 { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(
                 NIOAny(

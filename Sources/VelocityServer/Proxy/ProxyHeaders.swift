@@ -55,12 +55,9 @@ enum ProxyHeaders {
         }
         if fields[.hostField] == nil, let authority = request.request.authority { fields[.hostField] = authority }
         proxy.requestEdits?.apply(to: &fields)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(fields.count)
-        for field in fields { headers.add(name: field.name.rawName, value: field.value) }
         return HTTPRequestHead(
             version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue),
-            uri: request.request.path ?? "/", headers: headers)
+            uri: request.request.path ?? "/", headers: HTTPHeaders(fields))
     }
 
     /// The upstream's response head as the client gets it; a 101 keeps its Upgrade.

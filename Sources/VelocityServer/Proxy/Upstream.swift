@@ -177,10 +177,8 @@ final class UpstreamRegistry: @unchecked Sendable {
                 configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             }
             let context = try NIOSSLContext(configuration: configuration)
-            let host: String? =
-                if case .inet(let host, _) = address { IPAddress(host) == nil ? host : nil } else { nil }
             return Upstream(
-                key: spec.dial, address: address, tls: (context, settings.serverName ?? host), loops: loops)
+                key: spec.dial, address: address, tls: (context, settings.serverName ?? address.hostName), loops: loops)
         } catch {
             throw ConfigError(at: pointer, "cannot set up TLS to \(spec.dial): \(error)")
         }
