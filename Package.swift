@@ -46,6 +46,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "VelocityQUIC",
+            dependencies: [
+                "VelocityTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "VelocityHTTP",
             dependencies: [
                 "VelocityConfig",
@@ -99,6 +108,14 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "VelocityQUICTests",
+            dependencies: [
+                "VelocityQUIC",
+                "VelocityTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
