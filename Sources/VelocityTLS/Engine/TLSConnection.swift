@@ -21,7 +21,7 @@ final class TLSConnection {
     private let certificates: CertificateTable
     /// The connection's local IP address: the name to look up when a client sends no SNI (as for an IP URL).
     private let localName: String?
-    private let ssl: OpaquePointer
+    let ssl: OpaquePointer
     private let input: OpaquePointer
     private let output: OpaquePointer
 
@@ -150,7 +150,7 @@ final class TLSConnection {
             resumed: SSL_session_reused(ssl) == 1)
     }
 
-    private static func lastError() -> String {
+    static func lastError() -> String {
         let code = ERR_get_error()
         guard code != 0 else { return "the TLS connection failed" }
         var text = [CChar](repeating: 0, count: 256)
