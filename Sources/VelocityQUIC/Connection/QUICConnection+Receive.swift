@@ -1,0 +1,337 @@
+import NIOCore
+import VelocityTLS
+
+extension QUICConnection {
+    /// Processes every packet of a datagram from the client (coalesced packets, RFC 9000 §12.2). Packets that do
+    /// not decrypt are dropped one by one; a protocol error closes this connection only.
+    func receive(_ datagram: ByteBuffer, from address: SocketAddress, now: NIODeadline) {
+        switch state {
+        case .handshaking, .established: break
+        case .closing:
+            // Late packets get the CONNECTION_CLOSE again (RFC 9000 §10.2.1).
+            closeFrameOwed = true
+            return
+        case .draining, .closed: return
+        }
+        var datagram = datagram
+        bytesReceived += datagram.readableBytes
+        var start = 0
+        while start < datagram.writerIndex {
+            guard
+                let header = try? PacketHeader.parse(datagram, at: start, shortHeaderIDLength: localID.count),
+                header.destination == localID || header.destination == originalDestination
+            else { break }
+            defer { start = header.end }
+            if processPacket(&datagram, header: header, start: start, now: now) {
+                lastReceivedAt = now
+                if address != remoteAddress { remoteAddress = address }
+            }
+            if case .closing = state { return }
+            if case .draining = state { return }
+        }
+    }
+
+    /// Returns whether the packet authenticated.
+    private func processPacket(
+        _ datagram: inout ByteBuffer, header: PacketHeader, start: Int, now: NIODeadline
+    ) -> Bool {
+        let index: Int
+        switch header.type {
+        case .initial: index = 0
+        case .handshake: index = 1
+        case .oneRTT: index = 2
+        case .zeroRTT, .retry: return false  // 0-RTT is not accepted: the client sends it again as 1-RTT
+        }
+        guard !spaces[index].isDiscarded, let headerKey = spaces[index].readKey,
+            let unprotected = PacketProtection.removeHeaderProtection(
+                &datagram, header: header, start: start, key: headerKey)
+        else { return false }
+        let number = PacketNumber.decode(
+            truncated: unprotected.truncatedNumber, length: unprotected.numberLength,
+            largest: spaces[index].received.largest)
+        guard !spaces[index].received.isDuplicate(number) else { return false }
+        let phase = unprotected.firstByte & 0x04 != 0
+        guard let key = readKey(index: index, phase: phase, number: number),
+            var payload = PacketProtection.open(
+                &datagram, start: start, payloadStart: header.packetNumberOffset + unprotected.numberLength,
+                end: header.end, number: number, key: key)
+        else { return false }
+        // Reserved bits must be zero once protection is off (RFC 9000 §17.2, §17.3.1).
+        let reserved: UInt8 = header.type == .oneRTT ? 0x18 : 0x0C
+        guard unprotected.firstByte & reserved == 0 else {
+            close(.protocolViolation("reserved header bits set"), now: now)
+            return true
+        }
+        if index == 2, phase != keyPhase, number >= firstPacketOfPhase {
+            updateKeys(firstPacket: number)
+        }
+        if index == 1, !spaces[0].isDiscarded {
+            // A Handshake packet proves the client's address and ends the Initial space (RFC 9001 §4.9.1).
+            addressValidated = true
+            congestion.onRemoved(bytes: spaces[0].discard())
+        }
+        let level: EncryptionLevel = index == 0 ? .initial : index == 1 ? .handshake : .oneRTT
+        var isAckEliciting = false
+        do throws(TransportError) {
+            while payload.readableBytes > 0 {
+                let frame = try Frame.parse(from: &payload)
+                guard frame.isAllowed(in: level) else {
+                    throw TransportError.protocolViolation("frame not allowed in this packet type")
+                }
+                isAckEliciting = isAckEliciting || frame.isAckEliciting
+                try handle(frame, space: index, now: now)
+                if case .closing = state { return true }
+                if case .draining = state { return true }
+            }
+        } catch {
+            close(error, now: now)
+            return true
+        }
+        spaces[index].received.insert(
+            number, isAckEliciting: isAckEliciting, now: now,
+            ackDelay: index == 2 ? settings.maxAckDelay : .zero)
+        return true
+    }
+
+    /// The key for a packet of space `index`: for 1-RTT, the key of its phase (RFC 9001 §6.3).
+    private func readKey(index: Int, phase: Bool, number: UInt64) -> QUICPacketKey? {
+        guard index == 2, phase != keyPhase else { return spaces[index].readKey }
+        if number < firstPacketOfPhase { return previousReadKey }
+        // The peer started a key update; only allowed once the handshake is confirmed.
+        guard state == .established, spaces[1].isDiscarded else { return nil }
+        if nextReadKey == nil { nextReadKey = spaces[2].readKey?.nextGeneration() }
+        return nextReadKey
+    }
+
+    private func updateKeys(firstPacket: UInt64) {
+        previousReadKey = spaces[2].readKey
+        spaces[2].readKey = nextReadKey
+        nextReadKey = nil
+        spaces[2].writeKey = spaces[2].writeKey?.nextGeneration()
+        keyPhase.toggle()
+        firstPacketOfPhase = firstPacket
+    }
+
+    private func handle(_ frame: Frame, space index: Int, now: NIODeadline) throws(TransportError) {
+        switch frame {
+        case .padding, .ping:
+            break
+        case .ack(let ack):
+            try process(ack, space: index, now: now)
+        case .crypto(let offset, let data):
+            try receiveCrypto(offset: offset, data: data, space: index, now: now)
+        case .stream(let frame):
+            try receive(frame)
+        case .resetStream(let id, let errorCode, let finalSize):
+            try receiveReset(id: id, errorCode: errorCode, finalSize: finalSize)
+        case .stopSending(let id, let errorCode):
+            try checkLocallyReadable(id)
+            if var stream = streams[id], !stream.sendClosed {
+                stream.sendClosed = true
+                stream.pendingReset = (errorCode, stream.send.sendOffset)
+                streams[id] = stream
+                scheduleSending(id)
+            }
+        case .maxData(let maximum):
+            sendLimit = max(sendLimit, maximum)
+        case .maxStreamData(let id, let maximum):
+            try checkLocallyReadable(id)
+            if var stream = streams[id], maximum > stream.sendLimit {
+                stream.sendLimit = maximum
+                streams[id] = stream
+                if stream.send.hasPending { scheduleSending(id) }
+            }
+        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID,
+            .retireConnectionID, .pathResponse:
+            // The server opens no streams of its own yet and keeps sending to the client's first ID.
+            break
+        case .newToken, .handshakeDone:
+            throw .protocolViolation("frame only a server may send")
+        case .datagram:
+            throw .protocolViolation("DATAGRAM frames were not enabled")
+        case .pathChallenge(let data):
+            pathResponses.append(data)
+        case .connectionClose:
+            enterDraining(now: now)
+        }
+    }
+
+    private func receiveCrypto(
+        offset: UInt64, data: ByteBuffer, space index: Int, now: NIODeadline
+    ) throws(TransportError) {
+        let level: QUICEncryptionLevel = index == 0 ? .initial : index == 1 ? .handshake : .application
+        spaces[index].cryptoReceive.insert(offset: offset, data: data)
+        if spaces[index].cryptoReceive.bufferedBytes > 64 << 10 {
+            throw .cryptoBufferExceeded("CRYPTO data too far ahead")
+        }
+        var provided = false
+        while let chunk = spaces[index].cryptoReceive.read() {
+            let accepted = chunk.withUnsafeReadableBytes { handshake.provide($0, at: level) }
+            guard accepted else { throw .protocolViolation("TLS refused the handshake data") }
+            provided = true
+        }
+        if provided { try advanceHandshake(now: now) }
+    }
+
+    func advanceHandshake(now: NIODeadline) throws(TransportError) {
+        let wasComplete = handshake.isComplete
+        let progress = handshake.advance()
+        if peerParameters == nil, !handshake.peerTransportParameters.isEmpty {
+            try applyPeerParameters()
+        }
+        for (level, isWrite, key) in handshake.takeNewKeys() {
+            let index = level == .initial ? 0 : level == .handshake ? 1 : level == .application ? 2 : nil
+            guard let index else { continue }
+            if isWrite { spaces[index].writeKey = key } else { spaces[index].readKey = key }
+        }
+        for (index, level) in [(0, QUICEncryptionLevel.initial), (1, .handshake), (2, .application)] {
+            let bytes = handshake.takeOutgoing(at: level)
+            if !bytes.isEmpty, !spaces[index].isDiscarded {
+                var buffer = allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(bytes)
+                spaces[index].cryptoSend.append(buffer)
+            }
+        }
+        switch progress {
+        case .needInput:
+            break
+        case .failed(let message):
+            let alert = handshake.alert ?? 80  // internal_error
+            throw .crypto(alert: alert, message)
+        case .complete:
+            guard !wasComplete else { break }
+            // The server confirms the handshake when it completes (RFC 9001 §4.1.2).
+            state = .established
+            sendsHandshakeDone = true
+            establishedEventPending = true
+            congestion.onRemoved(bytes: spaces[1].discard())
+            application = makeApplication?(handshake.sessionInfo.alpn)
+        }
+    }
+
+    private func applyPeerParameters() throws(TransportError) {
+        var bytes = allocator.buffer(capacity: 256)
+        bytes.writeBytes(handshake.peerTransportParameters)
+        let parameters = try TransportParameters.decode(bytes, fromClient: true)
+        // The client must repeat the ID it used, so an attacker cannot have rewritten it (RFC 9000 §7.3).
+        guard parameters.initialSourceConnectionID == peerID else {
+            throw .transportParameter("initial_source_connection_id does not match")
+        }
+        peerParameters = parameters
+        sendLimit = parameters.initialMaxData
+        peerMaxAckDelay = .milliseconds(Int64(parameters.maxAckDelay))
+    }
+
+    /// Streams the server opened and the client can only read must not be written to by it.
+    private func checkLocallyReadable(_ id: UInt64) throws(TransportError) {
+        if !QUICStream.isClientInitiated(id), id >= nextServerUnidirectional || QUICStream.isBidirectional(id) {
+            throw .streamState("stream \(id) was not opened by the server")
+        }
+    }
+
+    /// The stream a client frame refers to, opening it (and every lower ID of its kind) if it is new; nil when
+    /// it is already finished and forgotten.
+    private func clientStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
+        if let stream = streams[id] { return stream }
+        guard QUICStream.isClientInitiated(id) else {
+            throw .streamState("stream \(id) is not one the client can send on")
+        }
+        let bidirectional = QUICStream.isBidirectional(id)
+        let next = bidirectional ? nextClientBidirectional : nextClientUnidirectional
+        guard id >= next else { return nil }
+        let limit = bidirectional ? maxClientBidirectional : maxClientUnidirectional
+        guard id >> 2 < limit else {
+            throw .streamLimit("too many streams")
+        }
+        let peerLimit =
+            bidirectional ? peerParameters?.initialMaxStreamDataBidiLocal ?? 0 : 0
+        var opening = next
+        while opening <= id {
+            streams[opening] = QUICStream(id: opening, receiveWindow: settings.streamWindow, sendLimit: peerLimit)
+            opening += 4
+        }
+        if bidirectional { nextClientBidirectional = id + 4 } else { nextClientUnidirectional = id + 4 }
+        return streams[id]
+    }
+
+    private func receive(_ frame: StreamFrame) throws(TransportError) {
+        guard var stream = try clientStream(frame.id) else { return }
+        let end = frame.offset + UInt64(frame.data.readableBytes)
+        if let finalSize = stream.finalSize, end > finalSize || (frame.fin && end != finalSize) {
+            throw .finalSize("data past the final size")
+        }
+        guard end <= stream.receiveLimit else {
+            throw .flowControl("stream window exceeded")
+        }
+        let growth = end > stream.receive.highestOffset ? end - stream.receive.highestOffset : 0
+        receivedTotal += growth
+        guard receivedTotal <= receiveLimit else {
+            throw .flowControl("connection window exceeded")
+        }
+        if frame.fin {
+            guard end >= stream.receive.highestOffset else {
+                throw .finalSize("FIN below data already received")
+            }
+            stream.finalSize = end
+        }
+        stream.receive.insert(offset: frame.offset, data: frame.data)
+        var chunks: [ByteBuffer] = []
+        while let chunk = stream.receive.read() { chunks.append(chunk) }
+        let reachedEnd = !stream.finDelivered && stream.finalSize == stream.receive.readOffset
+        if reachedEnd { stream.finDelivered = true }
+        let delivered = chunks.reduce(0) { $0 + $1.readableBytes }
+        stream.consumed()
+        streams[frame.id] = stream
+        consume(bytes: delivered)
+        if stream.sendsLimitUpdate { scheduleSending(frame.id) }
+        // The application may write from its callback, so the stream is stored before it is called.
+        for (position, chunk) in chunks.enumerated() {
+            application?.received(
+                chunk, onStream: frame.id, fin: reachedEnd && position == chunks.count - 1, connection: self)
+        }
+        if reachedEnd, chunks.isEmpty {
+            application?.received(ByteBuffer(), onStream: frame.id, fin: true, connection: self)
+        }
+        retireIfFinished(frame.id)
+    }
+
+    private func receiveReset(id: UInt64, errorCode: UInt64, finalSize: UInt64) throws(TransportError) {
+        guard var stream = try clientStream(id), !stream.finDelivered else { return }
+        if let known = stream.finalSize, known != finalSize || finalSize < stream.receive.highestOffset {
+            throw .finalSize("reset changes the final size")
+        }
+        receivedTotal += finalSize - min(finalSize, stream.receive.highestOffset)
+        guard receivedTotal <= receiveLimit else {
+            throw .flowControl("connection window exceeded")
+        }
+        consume(bytes: Int(finalSize - stream.receive.readOffset))
+        stream.finalSize = finalSize
+        stream.finDelivered = true
+        streams[id] = stream
+        application?.streamReset(id, errorCode: errorCode, connection: self)
+        retireIfFinished(id)
+    }
+
+    /// Connection-level flow control: the window slides as data is delivered.
+    private func consume(bytes: Int) {
+        consumedTotal += UInt64(bytes)
+        if receiveLimit - consumedTotal < settings.connectionWindow / 2 {
+            receiveLimit = consumedTotal + settings.connectionWindow
+            sendsMaxData = true
+        }
+    }
+
+    /// Forgets a stream that is done both ways and lets the client open another in its place.
+    func retireIfFinished(_ id: UInt64) {
+        guard let stream = streams[id], stream.isFinished, stream.inFlightFrames == 0 else { return }
+        streams[id] = nil
+        guard QUICStream.isClientInitiated(id) else { return }
+        if QUICStream.isBidirectional(id) {
+            maxClientBidirectional += 1
+            sendsMaxStreams.bidirectional = true
+        } else {
+            maxClientUnidirectional += 1
+            sendsMaxStreams.unidirectional = true
+        }
+    }
+}

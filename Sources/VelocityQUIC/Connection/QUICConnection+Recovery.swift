@@ -1,0 +1,170 @@
+import NIOCore
+
+/// Acknowledgements, loss detection and probe timeouts (RFC 9002 §6).
+extension QUICConnection {
+    /// Packets a newer acknowledged one must precede by before the older counts as lost (kPacketThreshold).
+    private static let packetThreshold: UInt64 = 3
+
+    func process(_ ack: ACKFrame, space index: Int, now: NIODeadline) throws(TransportError) {
+        guard ack.largest < spaces[index].nextPacketNumber else {
+            throw .protocolViolation("ACK of a packet never sent")
+        }
+        var acknowledged: [SentPacket] = []
+        spaces[index].sent.removeAll { packet in
+            guard ack.ranges.contains(where: { $0.contains(packet.number) }) else { return false }
+            acknowledged.append(packet)
+            return true
+        }
+        guard let newest = acknowledged.last else { return }
+        spaces[index].largestAcknowledged = max(spaces[index].largestAcknowledged ?? 0, ack.largest)
+        if newest.number == ack.largest, acknowledged.contains(where: \.isAckEliciting) {
+            // Only the application space reports a meaningful delay; it is capped at the agreed maximum.
+            let exponent = peerParameters?.ackDelayExponent ?? 3
+            let reported = TimeAmount.microseconds(Int64(clamping: ack.delay << exponent))
+            rtt.add(sample: now - newest.sentAt, ackDelay: index == 2 ? min(reported, peerMaxAckDelay) : .zero)
+        }
+        for packet in acknowledged {
+            if packet.inFlight { congestion.onAcknowledged(bytes: packet.size, sentAt: packet.sentAt) }
+            for frame in packet.frames {
+                switch frame {
+                case .ack(let largest): spaces[index].received.peerAcknowledged(upTo: largest)
+                case .stream(let id, _, _, _): streamFrameSettled(id)
+                default: break
+                }
+            }
+        }
+        detectLostPackets(space: index, now: now)
+        ptoCount = 0
+    }
+
+    func detectLostPackets(space index: Int, now: NIODeadline) {
+        guard let largest = spaces[index].largestAcknowledged else { return }
+        let delay = rtt.lossDelay
+        var lost: [SentPacket] = []
+        var lossTime: NIODeadline?
+        spaces[index].sent.removeAll { packet in
+            guard packet.number <= largest else { return false }
+            if packet.sentAt + delay <= now || largest >= packet.number + Self.packetThreshold {
+                lost.append(packet)
+                return true
+            }
+            lossTime = min(lossTime ?? packet.sentAt + delay, packet.sentAt + delay)
+            return false
+        }
+        spaces[index].lossTime = lossTime
+        for packet in lost {
+            if packet.inFlight { congestion.onLost(bytes: packet.size, sentAt: packet.sentAt, now: now) }
+            requeue(packet.frames, space: index)
+        }
+    }
+
+    /// Puts what a lost packet carried back in line to be sent again, with current values where they change.
+    func requeue(_ frames: [SentFrame], space index: Int) {
+        for frame in frames {
+            switch frame {
+            case .crypto(let offset, let data):
+                spaces[index].cryptoSend.requeue(offset: offset, data: data, fin: false)
+            case .stream(let id, let offset, let data, let fin):
+                guard var stream = streams[id] else { continue }
+                stream.inFlightFrames -= 1
+                if !stream.sendClosed {
+                    stream.send.requeue(offset: offset, data: data, fin: fin)
+                    scheduleSending(id)
+                }
+                streams[id] = stream
+            case .handshakeDone: sendsHandshakeDone = true
+            case .maxData: sendsMaxData = true
+            case .maxStreamData(let id):
+                streams[id]?.sendsLimitUpdate = true
+                if streams[id] != nil { scheduleSending(id) }
+            case .maxStreams(let bidirectional):
+                if bidirectional { sendsMaxStreams.bidirectional = true } else { sendsMaxStreams.unidirectional = true }
+            case .resetStream(let id, let errorCode, let finalSize):
+                streams[id]?.pendingReset = (errorCode, finalSize)
+                if streams[id] != nil { scheduleSending(id) }
+            case .stopSending, .ack:
+                break
+            }
+        }
+    }
+
+    private func streamFrameSettled(_ id: UInt64) {
+        guard streams[id] != nil else { return }
+        streams[id]!.inFlightFrames -= 1
+        retireIfFinished(id)
+    }
+
+    var currentProbeTimeout: TimeAmount {
+        .nanoseconds((rtt.probeTimeout + peerMaxAckDelay).nanoseconds << min(ptoCount, 16))
+    }
+
+    /// When loss detection next needs to run: a time-threshold loss, else the probe timeout of the space that
+    /// sent an ack-eliciting packet longest ago.
+    var lossDetectionDeadline: (deadline: NIODeadline, space: Int, isProbe: Bool)? {
+        var earliest: (NIODeadline, Int, Bool)?
+        for index in 0..<3 {
+            if let time = spaces[index].lossTime, time < earliest?.0 ?? .distantFuture {
+                earliest = (time, index, false)
+            }
+        }
+        if let earliest { return earliest }
+        // Until the client's address is validated, a server blocked by the amplification limit waits for it.
+        if !addressValidated, bytesSent >= 3 * bytesReceived { return nil }
+        for index in 0..<3 where spaces[index].hasAckElicitingInFlight {
+            guard index < 2 || state == .established, let sentAt = spaces[index].lastAckElicitingSentAt else {
+                continue
+            }
+            let base = index == 2 ? rtt.probeTimeout + peerMaxAckDelay : rtt.probeTimeout
+            let deadline = sentAt + .nanoseconds(base.nanoseconds << min(ptoCount, 16))
+            if deadline < earliest?.0 ?? .distantFuture { earliest = (deadline, index, true) }
+        }
+        return earliest
+    }
+
+    /// Runs whatever timer has expired: a delayed ACK is simply sent by the next flush; loss detection and
+    /// the probe timeout act here; idle and closing timers end the connection.
+    func handleTimeout(now: NIODeadline) {
+        switch state {
+        case .closing(let until), .draining(let until):
+            if now >= until { finish() }
+            return
+        case .closed:
+            return
+        case .handshaking, .established:
+            break
+        }
+        if now >= lastReceivedAt + idleTimeout {
+            // Idle connections end silently (RFC 9000 §10.1).
+            finish()
+            return
+        }
+        guard let (deadline, index, isProbe) = lossDetectionDeadline, deadline <= now else { return }
+        if !isProbe {
+            detectLostPackets(space: index, now: now)
+            return
+        }
+        // A probe timeout: everything in flight in that space is sent again, which is also the probe
+        // (RFC 9002 §6.2.4); the packets leave the congestion window without a loss signal.
+        ptoCount += 1
+        let packets = spaces[index].sent
+        spaces[index].sent = []
+        for packet in packets where packet.inFlight { congestion.onRemoved(bytes: packet.size) }
+        for packet in packets { requeue(packet.frames, space: index) }
+        spaces[index].probesWanted = 1
+    }
+
+    /// The next moment `handleTimeout` has something to do.
+    var nextDeadline: NIODeadline? {
+        switch state {
+        case .closing(let until), .draining(let until): return until
+        case .closed: return nil
+        case .handshaking, .established: break
+        }
+        var deadline = lastReceivedAt + idleTimeout
+        if let loss = lossDetectionDeadline { deadline = min(deadline, loss.deadline) }
+        for index in 0..<3 where spaces[index].writeKey != nil {
+            if let ack = spaces[index].received.ackDeadline { deadline = min(deadline, ack) }
+        }
+        return deadline
+    }
+}

@@ -1,0 +1,312 @@
+import NIOCore
+import VelocityTLS
+
+/// Building datagrams: packets of every level with something to send are coalesced into one datagram
+/// (RFC 9000 §12.2), within the congestion window and the anti-amplification limit.
+extension QUICConnection {
+    /// The smallest datagram a client must receive when it carries an ack-eliciting Initial (RFC 9000 §14.1).
+    private static let minimumInitialDatagram = 1200
+    /// Header, the shortest frame and the tag: less room than this is not worth a packet.
+    private static let minimumPacketRoom = 64
+
+    /// A packet written into the datagram but not sealed yet: the last one may still take padding.
+    private struct OpenPacket {
+        var space: Int
+        var start: Int
+        /// Where a long header's two-byte length goes; nil for a short header.
+        var lengthOffset: Int?
+        var numberOffset: Int
+        var numberLength: Int
+        var number: UInt64
+        var key: QUICPacketKey
+        var frames: [SentFrame]
+        var isAckEliciting: Bool
+        var isPadded = false
+    }
+
+    /// Every datagram there is room and reason to send now.
+    func flush(now: NIODeadline) -> [ByteBuffer] {
+        var datagrams: [ByteBuffer] = []
+        while datagrams.count < 64, let datagram = buildDatagram(now: now) {
+            datagrams.append(datagram)
+        }
+        return datagrams
+    }
+
+    private var datagramLimit: Int {
+        var limit = min(settings.maxDatagramSize, Int(clamping: peerParameters?.maxUDPPayloadSize ?? 65527))
+        if !addressValidated { limit = min(limit, 3 * bytesReceived - bytesSent) }
+        return limit
+    }
+
+    private func buildDatagram(now: NIODeadline) -> ByteBuffer? {
+        if case .closing = state { return buildClose() }
+        guard state == .handshaking || state == .established else { return nil }
+        let limit = datagramLimit
+        guard limit >= Self.minimumPacketRoom else { return nil }
+        var datagram = allocator.buffer(capacity: limit)
+        var open: OpenPacket?
+        var carriesInitial = false
+        for index in 0..<3 {
+            guard let key = spaces[index].writeKey, !spaces[index].isDiscarded else { continue }
+            // 1-RTT packets wait for the handshake (no half-RTT data is sent).
+            if index == 2, state != .established { continue }
+            if let previous = open {
+                guard limit - datagram.writerIndex - QUICPacketKey.tagLength >= Self.minimumPacketRoom else { break }
+                seal(previous, into: &datagram, now: now)
+                open = nil
+            }
+            guard let packet = writePacket(space: index, key: key, into: &datagram, limit: limit, now: now) else {
+                continue
+            }
+            if index == 0, packet.isAckEliciting { carriesInitial = true }
+            open = packet
+        }
+        guard var last = open else { return nil }
+        // Padding goes in the last packet: PADDING frames are zero bytes (RFC 9000 §19.1).
+        let minimum = carriesInitial ? Self.minimumInitialDatagram : 0
+        let padding = max(0, min(minimum, limit) - datagram.writerIndex - QUICPacketKey.tagLength)
+        if padding > 0 {
+            datagram.writeRepeatingByte(0, count: padding)
+            last.isPadded = true
+        }
+        seal(last, into: &datagram, now: now)
+        bytesSent += datagram.readableBytes
+        return datagram
+    }
+
+    /// Writes one packet's header and frames; nil (writing nothing) when the space has nothing worth sending.
+    private func writePacket(
+        space index: Int, key: QUICPacketKey, into datagram: inout ByteBuffer, limit: Int, now: NIODeadline
+    ) -> OpenPacket? {
+        let received = spaces[index].received
+        let ackDue = received.ackDeadline.map { $0 <= now } ?? false
+        // Beyond ACKs, packets need room in the congestion window, unless they are probes.
+        let probe = spaces[index].probesWanted > 0
+        let mayElicit = probe || congestion.available >= settings.maxDatagramSize
+        guard ackDue || (mayElicit && hasFrames(space: index)) || probe else { return nil }
+
+        let number = spaces[index].nextPacketNumber
+        let numberLength = PacketNumber.length(for: number, largestAcked: spaces[index].largestAcknowledged)
+        let start = datagram.writerIndex
+        var lengthOffset: Int?
+        if index == 2 {
+            datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | UInt8(numberLength - 1)))
+            datagram.writeConnectionID(peerID)
+        } else {
+            datagram.writeInteger(UInt8(0xC0 | (index == 0 ? 0x00 : 0x20) | UInt8(numberLength - 1)))
+            datagram.writeInteger(PacketHeader.version1)
+            datagram.writeInteger(UInt8(peerID.count))
+            datagram.writeConnectionID(peerID)
+            datagram.writeInteger(UInt8(localID.count))
+            datagram.writeConnectionID(localID)
+            if index == 0 { datagram.writeQUICVarInt(0) }  // no token
+            lengthOffset = datagram.writerIndex
+            datagram.writeQUICVarInt(0, length: 2)
+        }
+        let numberOffset = datagram.writerIndex
+        for shift in stride(from: (numberLength - 1) * 8, through: 0, by: -8) {
+            datagram.writeInteger(UInt8(truncatingIfNeeded: number >> UInt64(shift)))
+        }
+        var packet = OpenPacket(
+            space: index, start: start, lengthOffset: lengthOffset, numberOffset: numberOffset,
+            numberLength: numberLength, number: number, key: key, frames: [], isAckEliciting: false)
+        let end = limit - QUICPacketKey.tagLength
+
+        if received.hasNewRanges || ackDue, let ack = ackFrame(space: index, now: now),
+            ack.encodedSize <= end - datagram.writerIndex
+        {
+            Frame.ack(ack).encode(into: &datagram)
+            packet.frames.append(.ack(largest: ack.largest))
+            spaces[index].received.onAckSent()
+        }
+        if mayElicit {
+            writeFrames(space: index, into: &datagram, end: end, packet: &packet)
+            if spaces[index].probesWanted > 0 {
+                if !packet.isAckEliciting, end - datagram.writerIndex >= 1 {
+                    Frame.ping.encode(into: &datagram)
+                    packet.isAckEliciting = true
+                }
+                spaces[index].probesWanted -= 1
+            }
+        }
+        guard !packet.frames.isEmpty || packet.isAckEliciting else {
+            datagram.moveWriterIndex(to: start)
+            return nil
+        }
+        // The header-protection sample needs four bytes after the packet number's start (RFC 9001 §5.4.2).
+        let payload = datagram.writerIndex - numberOffset
+        if payload < 4 { datagram.writeRepeatingByte(0, count: 4 - payload) }
+        spaces[index].nextPacketNumber += 1
+        return packet
+    }
+
+    private func ackFrame(space index: Int, now: NIODeadline) -> ACKFrame? {
+        let received = spaces[index].received
+        guard let largest = received.largest else { return nil }
+        let delay = received.largestReceivedAt.map { now - $0 } ?? .zero
+        // Delays are sent in units of 2^3 microseconds, the default exponent this server announces.
+        let units = index == 2 ? UInt64(max(0, delay.nanoseconds / 1000)) >> 3 : 0
+        return ACKFrame(largest: largest, delay: units, ranges: received.ranges, ecn: nil)
+    }
+
+    private func hasFrames(space index: Int) -> Bool {
+        if spaces[index].cryptoSend.hasPending { return true }
+        guard index == 2 else { return false }
+        return sendsHandshakeDone || sendsMaxData || !pathResponses.isEmpty || sendsMaxStreams.bidirectional
+            || sendsMaxStreams.unidirectional || !sendingStreams.isEmpty
+    }
+
+    /// CRYPTO data, then control frames, then stream data, as much as fits before `end`.
+    private func writeFrames(space index: Int, into datagram: inout ByteBuffer, end: Int, packet: inout OpenPacket) {
+        while spaces[index].cryptoSend.hasPending {
+            let available = end - datagram.writerIndex
+            let room =
+                available - Frame.cryptoHeaderSize(offset: spaces[index].cryptoSend.sendOffset, length: available)
+            guard room > 0, let chunk = spaces[index].cryptoSend.take(maxBytes: room, flowLimit: .max) else { break }
+            Frame.crypto(offset: chunk.offset, data: chunk.data).encode(into: &datagram)
+            packet.frames.append(.crypto(offset: chunk.offset, data: chunk.data))
+            packet.isAckEliciting = true
+        }
+        guard index == 2 else { return }
+        if sendsHandshakeDone, end - datagram.writerIndex >= 1 {
+            Frame.handshakeDone.encode(into: &datagram)
+            packet.frames.append(.handshakeDone)
+            packet.isAckEliciting = true
+            sendsHandshakeDone = false
+        }
+        while let challenge = pathResponses.first, end - datagram.writerIndex >= 9 {
+            Frame.pathResponse(challenge).encode(into: &datagram)
+            pathResponses.removeFirst()
+            packet.isAckEliciting = true
+        }
+        if sendsMaxData, end - datagram.writerIndex >= 9 {
+            Frame.maxData(receiveLimit).encode(into: &datagram)
+            packet.frames.append(.maxData)
+            packet.isAckEliciting = true
+            sendsMaxData = false
+        }
+        for bidirectional in [true, false]
+        where (bidirectional ? sendsMaxStreams.bidirectional : sendsMaxStreams.unidirectional)
+            && end - datagram.writerIndex >= 9
+        {
+            let maximum = bidirectional ? maxClientBidirectional : maxClientUnidirectional
+            Frame.maxStreams(bidirectional: bidirectional, maximum: maximum).encode(into: &datagram)
+            packet.frames.append(.maxStreams(bidirectional: bidirectional))
+            packet.isAckEliciting = true
+            if bidirectional { sendsMaxStreams.bidirectional = false } else { sendsMaxStreams.unidirectional = false }
+        }
+        writeStreamFrames(into: &datagram, end: end, packet: &packet)
+    }
+
+    /// Streams take turns: each gets one frame per round, so one large response does not starve the rest.
+    private func writeStreamFrames(into datagram: inout ByteBuffer, end: Int, packet: inout OpenPacket) {
+        var turns = sendingStreams.count
+        while turns > 0, end - datagram.writerIndex > 24, let id = sendingStreams.popFirst() {
+            turns -= 1
+            guard var stream = streams[id] else { continue }
+            if stream.sendsLimitUpdate {
+                Frame.maxStreamData(id: id, maximum: stream.receiveLimit).encode(into: &datagram)
+                packet.frames.append(.maxStreamData(id: id))
+                packet.isAckEliciting = true
+                stream.sendsLimitUpdate = false
+            }
+            if let reset = stream.pendingReset {
+                Frame.resetStream(id: id, errorCode: reset.errorCode, finalSize: reset.finalSize).encode(
+                    into: &datagram)
+                packet.frames.append(.resetStream(id: id, errorCode: reset.errorCode, finalSize: reset.finalSize))
+                packet.isAckEliciting = true
+                stream.pendingReset = nil
+            } else if !stream.sendClosed, stream.send.hasPending {
+                // New data also needs connection credit; lost data was already counted.
+                let connectionRoom = sendLimit > sentTotal ? sendLimit - sentTotal : 0
+                let flowLimit = min(stream.sendLimit, stream.send.sendOffset + connectionRoom)
+                let available = end - datagram.writerIndex
+                let room = available - StreamFrame.headerSize(id: id, offset: stream.send.sendOffset, length: available)
+                let before = stream.send.sendOffset
+                if room > 0, let chunk = stream.send.take(maxBytes: room, flowLimit: flowLimit) {
+                    sentTotal += stream.send.sendOffset - before
+                    StreamFrame.encodeHeader(
+                        id: id, offset: chunk.offset, length: chunk.data.readableBytes, fin: chunk.fin, into: &datagram)
+                    datagram.writeImmutableBuffer(chunk.data)
+                    packet.frames.append(.stream(id: id, offset: chunk.offset, data: chunk.data, fin: chunk.fin))
+                    packet.isAckEliciting = true
+                    stream.inFlightFrames += 1
+                }
+            }
+            streams[id] = stream
+            if stream.send.hasPending && !stream.sendClosed || stream.pendingReset != nil {
+                sendingStreams.append(id)
+            }
+        }
+    }
+
+    /// Seals a packet: its length, payload protection and header protection; then records it as sent.
+    private func seal(_ packet: OpenPacket, into datagram: inout ByteBuffer, now: NIODeadline) {
+        if let lengthOffset = packet.lengthOffset {
+            let length = datagram.writerIndex - packet.numberOffset + QUICPacketKey.tagLength
+            datagram.setQUICVarInt(UInt64(length), at: lengthOffset, length: 2)
+        }
+        PacketProtection.seal(
+            &datagram, start: packet.start, numberOffset: packet.numberOffset, numberLength: packet.numberLength,
+            number: packet.number, key: packet.key)
+        let size = datagram.writerIndex - packet.start
+        let inFlight = packet.isAckEliciting || packet.isPadded
+        guard inFlight else { return }
+        spaces[packet.space].sent.append(
+            SentPacket(
+                number: packet.number, sentAt: now, size: size, isAckEliciting: packet.isAckEliciting,
+                inFlight: inFlight, frames: packet.frames))
+        congestion.onSent(bytes: size)
+        if packet.isAckEliciting { spaces[packet.space].lastAckElicitingSentAt = now }
+    }
+
+    /// While closing, one datagram with CONNECTION_CLOSE at the highest level both sides have keys for.
+    private func buildClose() -> ByteBuffer? {
+        guard closeFrameOwed, var frame = closeFrame else { return nil }
+        closeFrameOwed = false
+        guard let index = (0..<3).last(where: { spaces[$0].writeKey != nil && !spaces[$0].isDiscarded }),
+            let key = spaces[index].writeKey
+        else { return nil }
+        // Before the handshake completes, an application close would reveal application state; it becomes a
+        // transport APPLICATION_ERROR (RFC 9000 §10.2.3).
+        if index < 2, frame.isApplication {
+            frame = ConnectionCloseFrame(
+                isApplication: false, errorCode: TransportError.applicationError, frameType: 0, reason: ByteBuffer())
+        }
+        let limit = max(datagramLimit, 0)
+        guard limit >= Self.minimumPacketRoom else { return nil }
+        var datagram = allocator.buffer(capacity: limit)
+        spaces[index].probesWanted = 0
+        let number = spaces[index].nextPacketNumber
+        spaces[index].nextPacketNumber += 1
+        var packet = OpenPacket(
+            space: index, start: 0, lengthOffset: nil, numberOffset: 0, numberLength: 4, number: number, key: key,
+            frames: [], isAckEliciting: false)
+        if index == 2 {
+            datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | 0x03))
+            datagram.writeConnectionID(peerID)
+        } else {
+            datagram.writeInteger(UInt8(0xC0 | (index == 0 ? 0x00 : 0x20) | 0x03))
+            datagram.writeInteger(PacketHeader.version1)
+            datagram.writeInteger(UInt8(peerID.count))
+            datagram.writeConnectionID(peerID)
+            datagram.writeInteger(UInt8(localID.count))
+            datagram.writeConnectionID(localID)
+            if index == 0 { datagram.writeQUICVarInt(0) }
+            packet.lengthOffset = datagram.writerIndex
+            datagram.writeQUICVarInt(0, length: 2)
+        }
+        packet.numberOffset = datagram.writerIndex
+        datagram.writeInteger(UInt32(truncatingIfNeeded: number))
+        let room = limit - datagram.writerIndex - QUICPacketKey.tagLength
+        if frame.reason.readableBytes > room - 24 {
+            frame.reason =
+                frame.reason.getSlice(at: frame.reason.readerIndex, length: max(0, room - 24)) ?? ByteBuffer()
+        }
+        Frame.connectionClose(frame).encode(into: &datagram)
+        seal(packet, into: &datagram, now: .now())
+        bytesSent += datagram.readableBytes
+        return datagram
+    }
+}

@@ -1,0 +1,220 @@
+import NIOCore
+import VelocityTLS
+
+/// What runs on top of a QUIC connection (HTTP/3, or the echo protocol used to test the transport). Called on
+/// the connection's event loop.
+public protocol QUICApplication: AnyObject {
+    /// Stream data in order; `fin` marks its end.
+    func received(_ data: ByteBuffer, onStream id: UInt64, fin: Bool, connection: QUICConnection)
+    /// The peer abandoned its side of a stream (RESET_STREAM).
+    func streamReset(_ id: UInt64, errorCode: UInt64, connection: QUICConnection)
+    func connectionClosed(_ connection: QUICConnection)
+}
+
+/// One QUIC connection on the server side (RFC 9000, 9001, 9002). It owns its packet number spaces, streams,
+/// recovery and TLS handshake; the endpoint feeds it datagrams and timeouts and sends the datagrams it builds.
+/// Not thread-safe: it lives on the endpoint's event loop.
+public final class QUICConnection {
+    enum State: Equatable {
+        case handshaking
+        /// The handshake finished; HANDSHAKE_DONE tells the client.
+        case established
+        /// We sent CONNECTION_CLOSE and repeat it to late packets until `until`.
+        case closing(until: NIODeadline)
+        /// The peer closed; nothing more is sent.
+        case draining(until: NIODeadline)
+        case closed
+    }
+
+    let settings: ConnectionSettings
+    /// The ID the client chose for its first Initial; the Initial keys come from it.
+    let originalDestination: ConnectionID
+    /// The ID this server chose; clients address every later packet to it.
+    let localID: ConnectionID
+    /// The client's ID, which every packet we send is addressed to.
+    var peerID: ConnectionID
+    public internal(set) var remoteAddress: SocketAddress
+
+    var state = State.handshaking
+    let handshake: QUICHandshake
+    var application: QUICApplication?
+    var spaces = [PacketNumberSpace(), PacketNumberSpace(), PacketNumberSpace()]
+    var rtt = RTTEstimator()
+    var congestion: NewReno
+    var ptoCount = 0
+    var peerParameters: TransportParameters?
+    var peerMaxAckDelay: TimeAmount = .milliseconds(25)
+
+    // Key update (RFC 9001 §6): the phase bit of current 1-RTT keys, the next read key and the previous one
+    // for packets reordered across an update.
+    var keyPhase = false
+    var nextReadKey: QUICPacketKey?
+    var previousReadKey: QUICPacketKey?
+    var firstPacketOfPhase: UInt64 = 0
+
+    /// Anti-amplification (RFC 9000 §8.1): until the client proves its address, we send at most three times
+    /// what it sent.
+    var addressValidated = false
+    var bytesReceived = 0
+    var bytesSent = 0
+
+    var streams: [UInt64: QUICStream] = [:]
+    /// Streams with data to send, served in turn.
+    var sendingStreams = CircularBuffer<UInt64>()
+    /// The next client stream ID of each kind that would be new, and how many the client may open.
+    var nextClientBidirectional: UInt64 = 0
+    var nextClientUnidirectional: UInt64 = 2
+    var maxClientBidirectional: UInt64
+    var maxClientUnidirectional: UInt64
+    var sendsMaxStreams = (bidirectional: false, unidirectional: false)
+    var nextServerUnidirectional: UInt64 = 3
+
+    // Connection-level flow control.
+    var receiveLimit: UInt64
+    var receivedTotal: UInt64 = 0
+    var consumedTotal: UInt64 = 0
+    var sendsMaxData = false
+    var sendLimit: UInt64 = 0
+    var sentTotal: UInt64 = 0
+
+    var sendsHandshakeDone = false
+    var establishedEventPending = false
+    var pathResponses: [UInt64] = []
+    /// The CONNECTION_CLOSE frame to send (and repeat while closing).
+    var closeFrame: ConnectionCloseFrame?
+    /// A CONNECTION_CLOSE is owed: once on closing, then once per packet that arrives while closing.
+    var closeFrameOwed = false
+    /// Picks the application for the negotiated ALPN once the handshake completes.
+    var makeApplication: ((String?) -> QUICApplication?)?
+    /// Asks the endpoint to send what the application queued outside of a read.
+    var wakeUp: (() -> Void)?
+    var lastReceivedAt: NIODeadline
+    let allocator: ByteBufferAllocator
+
+    init(
+        settings: ConnectionSettings, originalDestination: ConnectionID, localID: ConnectionID, peerID: ConnectionID,
+        remoteAddress: SocketAddress, handshake: QUICHandshake, now: NIODeadline, allocator: ByteBufferAllocator
+    ) {
+        self.settings = settings
+        self.originalDestination = originalDestination
+        self.localID = localID
+        self.peerID = peerID
+        self.remoteAddress = remoteAddress
+        self.handshake = handshake
+        self.congestion = NewReno(maxDatagramSize: settings.maxDatagramSize)
+        self.maxClientBidirectional = settings.maxBidirectionalStreams
+        self.maxClientUnidirectional = settings.maxUnidirectionalStreams
+        self.receiveLimit = settings.connectionWindow
+        self.lastReceivedAt = now
+        self.allocator = allocator
+        let keys = QUICInitialKeys.derive(destinationConnectionID: originalDestination.bytes)
+        spaces[0].readKey = keys.client
+        spaces[0].writeKey = keys.server
+    }
+
+    /// The transport parameters this server sends, which depend on the IDs of this connection.
+    static func localParameters(
+        settings: ConnectionSettings, originalDestination: ConnectionID, localID: ConnectionID
+    ) -> TransportParameters {
+        var parameters = TransportParameters()
+        parameters.originalDestinationConnectionID = originalDestination
+        parameters.initialSourceConnectionID = localID
+        parameters.maxIdleTimeout = UInt64(settings.idleTimeout.nanoseconds / 1_000_000)
+        parameters.maxUDPPayloadSize = UInt64(settings.maxDatagramSize)
+        parameters.initialMaxData = settings.connectionWindow
+        parameters.initialMaxStreamDataBidiLocal = settings.streamWindow
+        parameters.initialMaxStreamDataBidiRemote = settings.streamWindow
+        parameters.initialMaxStreamDataUni = settings.streamWindow
+        parameters.initialMaxStreamsBidi = settings.maxBidirectionalStreams
+        parameters.initialMaxStreamsUni = settings.maxUnidirectionalStreams
+        parameters.maxAckDelay = UInt64(settings.maxAckDelay.nanoseconds / 1_000_000)
+        parameters.activeConnectionIDLimit = 2
+        return parameters
+    }
+
+    public var isClosed: Bool { state == .closed }
+
+    /// Whether the handshake completed since the last call, for the endpoint to log it once.
+    func takeEstablishedEvent() -> Bool {
+        defer { establishedEventPending = false }
+        return establishedEventPending
+    }
+
+    /// What the handshake negotiated: version, cipher, key-exchange group, ALPN, SNI.
+    public var sessionInfo: TLSSessionInfo { handshake.sessionInfo }
+
+    /// The idle timeout in force: the smaller of both sides' values (RFC 9000 §10.1).
+    var idleTimeout: TimeAmount {
+        let peer = peerParameters?.maxIdleTimeout ?? 0
+        guard peer > 0 else { return settings.idleTimeout }
+        return min(settings.idleTimeout, .milliseconds(Int64(peer)))
+    }
+
+    // MARK: Application interface
+
+    /// Queues `data` on a stream; `fin` ends our side of it.
+    public func write(_ data: ByteBuffer, toStream id: UInt64, fin: Bool = false) {
+        guard var stream = streams[id], !stream.sendClosed, !stream.send.isFinished else { return }
+        stream.send.append(data)
+        if fin { stream.send.finish() }
+        streams[id] = stream
+        scheduleSending(id)
+    }
+
+    /// Abandons our side of a stream (RESET_STREAM).
+    public func resetStream(_ id: UInt64, errorCode: UInt64) {
+        guard var stream = streams[id], !stream.sendClosed else { return }
+        stream.sendClosed = true
+        stream.pendingReset = (errorCode, stream.send.sendOffset)
+        streams[id] = stream
+        scheduleSending(id)
+    }
+
+    /// Closes the connection with an application error code (RFC 9000 §10.2).
+    public func close(errorCode: UInt64, reason: String, now: NIODeadline = .now()) {
+        close(
+            ConnectionCloseFrame(
+                isApplication: true, errorCode: errorCode, frameType: 0, reason: ByteBuffer(string: reason)),
+            now: now)
+    }
+
+    /// Closes the connection because the peer broke the protocol (RFC 9000 §10.2).
+    func close(_ error: TransportError, now: NIODeadline) {
+        close(ConnectionCloseFrame(error), now: now)
+    }
+
+    func scheduleSending(_ id: UInt64) {
+        if !sendingStreams.contains(id) { sendingStreams.append(id) }
+    }
+
+    // MARK: Closing
+
+    func close(_ frame: ConnectionCloseFrame, now: NIODeadline) {
+        switch state {
+        case .closing, .draining, .closed: return
+        case .handshaking, .established: break
+        }
+        closeFrame = frame
+        closeFrameOwed = true
+        state = .closing(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
+        application?.connectionClosed(self)
+        application = nil
+    }
+
+    func enterDraining(now: NIODeadline) {
+        switch state {
+        case .draining, .closed: return
+        default: break
+        }
+        state = .draining(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
+        application?.connectionClosed(self)
+        application = nil
+    }
+
+    /// Called when the connection leaves the table for good.
+    func finish() {
+        state = .closed
+        application?.connectionClosed(self)
+        application = nil
+    }
+}

@@ -1,0 +1,57 @@
+import NIOCore
+
+/// One stream's state on both sides (RFC 9000 §2–4): reassembly and flow control of what the peer sends,
+/// buffering and the peer's limit for what the application sends.
+struct QUICStream {
+    let id: UInt64
+
+    var receive = ReassemblyBuffer()
+    /// Set by a FIN or RESET_STREAM; data beyond it is a FINAL_SIZE_ERROR.
+    var finalSize: UInt64?
+    var finDelivered = false
+    /// The offset the peer may send up to; raised as the application reads.
+    var receiveLimit: UInt64
+    let receiveWindow: UInt64
+    /// A MAX_STREAM_DATA frame with the current limit is owed.
+    var sendsLimitUpdate = false
+
+    var send = SendBuffer()
+    /// The offset the peer lets us send up to.
+    var sendLimit: UInt64
+    /// The peer asked us to stop (STOP_SENDING) or we reset: nothing more is sent.
+    var sendClosed = false
+    var pendingReset: (errorCode: UInt64, finalSize: UInt64)?
+    /// Packets carrying this stream's frames that are neither acknowledged nor lost: the stream stays until
+    /// none is left, so lost data can still be sent again.
+    var inFlightFrames = 0
+
+    init(id: UInt64, receiveWindow: UInt64, sendLimit: UInt64) {
+        self.id = id
+        self.receiveLimit = receiveWindow
+        self.receiveWindow = receiveWindow
+        self.sendLimit = sendLimit
+    }
+
+    /// Client-initiated streams have an even ID; bit 1 marks unidirectional ones (§2.1).
+    static func isClientInitiated(_ id: UInt64) -> Bool { id & 0x1 == 0 }
+    static func isBidirectional(_ id: UInt64) -> Bool { id & 0x2 == 0 }
+
+    /// Whether everything is done both ways, so the stream can be forgotten.
+    var isFinished: Bool {
+        let receiveDone = finDelivered || !Self.isBidirectional(id) && !Self.isClientInitiated(id)
+        let sendDone =
+            sendClosed && pendingReset == nil
+            || send.finSent && !send.hasPending
+            || !Self.isBidirectional(id) && Self.isClientInitiated(id)
+        return receiveDone && sendDone
+    }
+
+    /// After delivering data: raises the limit once half the window is used, so a steady sender never stalls.
+    mutating func consumed() {
+        let delivered = receive.readOffset
+        if finalSize == nil, receiveLimit - delivered < receiveWindow / 2 {
+            receiveLimit = delivered + receiveWindow
+            sendsLimitUpdate = true
+        }
+    }
+}
