@@ -71,6 +71,7 @@ extension QUICConnection {
             congestion.onRemoved(bytes: spaces[0].discard())
         }
         let level: EncryptionLevel = index == 0 ? .initial : index == 1 ? .handshake : .oneRTT
+        let cryptoBefore = spaces[index].cryptoReceive.readOffset
         var isAckEliciting = false
         do throws(TransportError) {
             while payload.readableBytes > 0 {
@@ -90,6 +91,11 @@ extension QUICConnection {
         spaces[index].received.insert(
             number, isAckEliciting: isAckEliciting, now: now,
             ackDelay: index == 2 ? settings.maxAckDelay : .zero)
+        // A client probing during the handshake with nothing new has missed our flight: send it again now
+        // rather than after our own, possibly backed-off, probe timeout (RFC 9002 §6.2.3).
+        if index < 2, isAckEliciting, state == .handshaking, spaces[index].cryptoReceive.readOffset == cryptoBefore {
+            resendHandshakeFlight()
+        }
         return true
     }
 

@@ -146,11 +146,21 @@ extension QUICConnection {
         // A probe timeout: everything in flight in that space is sent again, which is also the probe
         // (RFC 9002 §6.2.4); the packets leave the congestion window without a loss signal.
         ptoCount += 1
+        resend(space: index)
+        spaces[index].probesWanted = 1
+    }
+
+    /// Sends everything of the Initial and Handshake spaces in flight again, as a probe would.
+    func resendHandshakeFlight() {
+        for index in 0..<2 where !spaces[index].isDiscarded { resend(space: index) }
+    }
+
+    /// Takes every packet of a space out of flight, without a congestion signal, and queues what it carried.
+    private func resend(space index: Int) {
         let packets = spaces[index].sent
         spaces[index].sent = []
         for packet in packets where packet.inFlight { congestion.onRemoved(bytes: packet.size) }
         for packet in packets { requeue(packet.frames, space: index) }
-        spaces[index].probesWanted = 1
     }
 
     /// The next moment `handleTimeout` has something to do.

@@ -2,9 +2,13 @@ import NIOCore
 
 /// Round-trip time estimation (RFC 9002 §5).
 struct RTTEstimator {
-    private(set) var latest: TimeAmount = .milliseconds(333)
-    private(set) var smoothed: TimeAmount = .milliseconds(333)
-    private(set) var variation: TimeAmount = .microseconds(166_500)
+    /// Before the first sample. RFC 9002 suggests 333 ms; 100 ms, as browsers use, makes a lost first flight
+    /// cost a tenth of a second instead of a second, and samples replace it within one round trip.
+    static let initial = TimeAmount.milliseconds(100)
+
+    private(set) var latest = initial
+    private(set) var smoothed = initial
+    private(set) var variation = TimeAmount.milliseconds(50)
     private(set) var minimum: TimeAmount = .zero
     private(set) var hasSample = false
 
