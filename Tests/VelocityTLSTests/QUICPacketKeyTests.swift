@@ -28,7 +28,9 @@ import Testing
         let header = bytes("c300000001")
         header.withUnsafeBytes { header in
             payload.withUnsafeMutableBytes { payload in
-                tag.withUnsafeMutableBytes { keys.server.seal(packetNumber: 1, header: header, payload: payload, tag: $0) }
+                tag.withUnsafeMutableBytes {
+                    keys.server.seal(packetNumber: 1, header: header, payload: payload, tag: $0)
+                }
             }
         }
         var sealed = payload + tag
@@ -46,7 +48,9 @@ import Testing
         var tag = [UInt8](repeating: 0, count: QUICPacketKey.tagLength)
         header.withUnsafeBytes { header in
             payload.withUnsafeMutableBytes { payload in
-                tag.withUnsafeMutableBytes { key.seal(packetNumber: 654_360_564, header: header, payload: payload, tag: $0) }
+                tag.withUnsafeMutableBytes {
+                    key.seal(packetNumber: 654_360_564, header: header, payload: payload, tag: $0)
+                }
             }
         }
         #expect(payload + tag == bytes("655e5cd55c41f69080575d7999c25a5bfb"))

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A config that decoded strictly and passed every check of meaning.
 public struct ValidatedConfig: Sendable {
     /// The document as submitted; the store keeps exactly this.
@@ -9,9 +11,17 @@ public struct ValidatedConfig: Sendable {
 public struct ValidationContext: Sendable {
     /// The admin API's effective address: a data-plane listener must not take it.
     public var adminAddress: ListenAddress?
+    /// Whether `quic` listeners are accepted. QUIC is still being built, so it is off unless the process runs
+    /// with `VELOCITY_EXPERIMENTAL_QUIC=1`.
+    public var allowsQUIC: Bool
 
-    public init(adminAddress: ListenAddress?) {
+    public init(adminAddress: ListenAddress?, allowsQUIC: Bool = Self.experimentalQUIC) {
         self.adminAddress = adminAddress
+        self.allowsQUIC = allowsQUIC
+    }
+
+    public static var experimentalQUIC: Bool {
+        ProcessInfo.processInfo.environment["VELOCITY_EXPERIMENTAL_QUIC"] == "1"
     }
 }
 
@@ -141,10 +151,10 @@ private struct MeaningChecker {
                 throw ConfigError(
                     at: pointer.appending("address"), "\"\(listener.address)\" is not host:port, [v6]:port or :port")
             }
-            guard listener.protocol != .quic else {
+            guard listener.protocol != .quic || context.allowsQUIC else {
                 throw ConfigError(
                     at: pointer.appending("protocol"),
-                    "protocol \"\(listener.protocol.rawValue)\" is not available in this build yet (see docs/status.md)"
+                    "protocol \"quic\" is experimental: set VELOCITY_EXPERIMENTAL_QUIC=1 to use it (see docs/status.md)"
                 )
             }
             let udp = listener.protocol == .quic

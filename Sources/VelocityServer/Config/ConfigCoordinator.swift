@@ -59,7 +59,7 @@ actor ConfigCoordinator {
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
             certificates: try certificates.table(for: validated.config),
-            tls: try tlsContexts.context(for: validated.config), routing: try upstreams.router(for: validated.config))
+            tls: try tlsContexts.contexts(for: validated.config), routing: try upstreams.router(for: validated.config))
         upstreams.commit()
         let box = SnapshotBox(snapshot)
         LogOutput.apply(validated.config.logging)
@@ -118,18 +118,18 @@ actor ConfigCoordinator {
 
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
         let table: CertificateTable
-        let tls: TLSServerContext
+        let tls: (tcp: TLSServerContext, quic: TLSServerContext)
         let routing: (router: Router, upstreams: [Upstream])
         do {
             table = try certificates.table(for: validated.config)
-            tls = try tlsContexts.context(for: validated.config)
+            tls = try tlsContexts.contexts(for: validated.config)
             routing = try upstreams.router(for: validated.config)
         } catch let error as ConfigError {
             throw .invalid(error)
         } catch {
             throw .store(error)
         }
-        let opened: [ListenAddress]
+        let opened: [ListenerSlot]
         do {
             opened = try await listeners.bindMissing(Snapshot.listeners(of: validated.config))
         } catch {
@@ -176,7 +176,7 @@ actor ConfigCoordinator {
 
     /// Undoes a change's listener work: closes what it opened and reopens any socket of `current` it
     /// replaced (an address whose protocol changed), so a failed change leaves the listeners as they were.
-    private func restoreListeners(_ current: Snapshot, closing opened: [ListenAddress]) async {
+    private func restoreListeners(_ current: Snapshot, closing opened: [ListenerSlot]) async {
         await listeners.close(opened)
         do {
             _ = try await listeners.bindMissing(current.listeners)

@@ -15,11 +15,13 @@ public final class Snapshot: Sendable {
     public let router: Router
     public let admin: AdminPolicy
     /// The data-plane sockets this config asks for and what each speaks.
-    public let listeners: [ListenAddress: ListenerConfig.TransportProtocol]
+    public let listeners: [ListenerSlot: ListenerConfig.TransportProtocol]
     /// What HTTPS handshakes that start under this snapshot present.
     public let certificates: CertificateTable
     /// The handshake settings (groups, tickets) of HTTPS connections accepted under this snapshot.
     let tls: TLSServerContext
+    /// The same settings for QUIC handshakes, which offer other ALPN protocols.
+    let quicTLS: TLSServerContext
     /// Every upstream the config's proxies name, for `GET /upstreams`.
     let upstreams: [Upstream]
     let httpsRedirect: HTTPSRedirect
@@ -35,21 +37,23 @@ public final class Snapshot: Sendable {
         sha256: String,
         admin: AdminPolicy,
         certificates: CertificateTable,
-        tls: TLSServerContext,
+        tls: (tcp: TLSServerContext, quic: TLSServerContext),
         routing: (router: Router, upstreams: [Upstream])
     ) {
         let (router, used) = routing
         self.init(
             revision: revision, document: validated.document, sha256: sha256, config: validated.config,
             router: router, admin: admin, listeners: Self.listeners(of: validated.config),
-            certificates: certificates, tls: tls, upstreams: used)
+            certificates: certificates, tls: tls.tcp, quicTLS: tls.quic, upstreams: used)
     }
 
     /// The sockets a config asks for; validation has made sure the addresses parse and do not collide.
-    static func listeners(of config: VelocityConfig) -> [ListenAddress: ListenerConfig.TransportProtocol] {
+    static func listeners(of config: VelocityConfig) -> [ListenerSlot: ListenerConfig.TransportProtocol] {
         Dictionary(
             (config.listeners ?? []).compactMap { listener in
-                ListenAddress(listener.address).map { ($0, listener.protocol) }
+                ListenAddress(listener.address).map {
+                    (ListenerSlot(address: $0, isUDP: listener.protocol == .quic), listener.protocol)
+                }
             }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -60,9 +64,10 @@ public final class Snapshot: Sendable {
         config: VelocityConfig,
         router: Router,
         admin: AdminPolicy,
-        listeners: [ListenAddress: ListenerConfig.TransportProtocol],
+        listeners: [ListenerSlot: ListenerConfig.TransportProtocol],
         certificates: CertificateTable,
         tls: TLSServerContext,
+        quicTLS: TLSServerContext,
         upstreams: [Upstream]
     ) {
         self.revision = revision
@@ -74,6 +79,7 @@ public final class Snapshot: Sendable {
         self.listeners = listeners
         self.certificates = certificates
         self.tls = tls
+        self.quicTLS = quicTLS
         self.upstreams = upstreams
         httpsRedirect = HTTPSRedirect(listeners: config.listeners ?? [], certificates: certificates)
         accessLog = config.logging?.accessLog ?? false
@@ -85,7 +91,8 @@ public final class Snapshot: Sendable {
     func replacingCertificates(_ certificates: CertificateTable) -> Snapshot {
         Snapshot(
             revision: revision, document: document, sha256: sha256, config: config, router: router, admin: admin,
-            listeners: listeners, certificates: certificates, tls: tls, upstreams: upstreams)
+            listeners: listeners, certificates: certificates, tls: tls, quicTLS: quicTLS,
+            upstreams: upstreams)
     }
 }
 

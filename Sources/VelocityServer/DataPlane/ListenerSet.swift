@@ -5,6 +5,15 @@ import NIOPosix
 import VelocityConfig
 import VelocityTLS
 
+/// A data-plane socket: an address and its transport. A TCP and a UDP socket may share an address, as HTTPS
+/// and QUIC usually share port 443.
+public struct ListenerSlot: Hashable, Sendable, CustomStringConvertible {
+    public var address: ListenAddress
+    public var isUDP: Bool
+
+    public var description: String { isUDP ? "udp/\(address)" : "\(address)" }
+}
+
 /// A socket that could not be opened, with the reason as a person reads it (`Address already in use`).
 struct ListenError: Error, CustomStringConvertible {
     var address: ListenAddress
@@ -21,11 +30,11 @@ struct ListenError: Error, CustomStringConvertible {
 /// anything is committed), then ``closeUnwanted(_:)`` closes those it dropped (after the swap). Unchanged
 /// addresses keep their socket and every connection on it.
 actor ListenerSet {
-    typealias Wanted = [ListenAddress: ListenerConfig.TransportProtocol]
+    typealias Wanted = [ListenerSlot: ListenerConfig.TransportProtocol]
 
     private let group: any EventLoopGroup
     private let snapshots: SnapshotBox
-    private var channels: [ListenAddress: (channel: any Channel, protocol: ListenerConfig.TransportProtocol)] = [:]
+    private var channels: [ListenerSlot: (channel: any Channel, protocol: ListenerConfig.TransportProtocol)] = [:]
 
     init(group: any EventLoopGroup, snapshots: SnapshotBox) {
         self.group = group
@@ -35,8 +44,8 @@ actor ListenerSet {
     /// Binds every address in `wanted` that has no socket speaking its protocol yet. On failure, closes what
     /// it bound and throws a ``ListenError`` naming the address that failed. An address that changes
     /// protocol is closed first, since both cannot hold the port.
-    func bindMissing(_ wanted: Wanted) async throws(ListenError) -> [ListenAddress] {
-        var bound: [ListenAddress] = []
+    func bindMissing(_ wanted: Wanted) async throws(ListenError) -> [ListenerSlot] {
+        var bound: [ListenerSlot] = []
         for (address, kind) in wanted.sorted(by: { $0.key.description < $1.key.description }) {
             if let existing = channels[address] {
                 guard existing.protocol != kind else { continue }
@@ -47,7 +56,7 @@ actor ListenerSet {
                 bound.append(address)
             } catch {
                 await close(bound)
-                throw ListenError(address: address, underlying: error)
+                throw ListenError(address: address.address, underlying: error)
             }
         }
         return bound
@@ -57,14 +66,16 @@ actor ListenerSet {
         await close(channels.filter { wanted[$0.key] != $0.value.protocol }.map(\.key))
     }
 
-    func close(_ addresses: [ListenAddress]) async {
+    func close(_ addresses: [ListenerSlot]) async {
         for address in addresses {
             guard let entry = channels.removeValue(forKey: address) else { continue }
             try? await entry.channel.close()
         }
     }
 
-    private func bind(_ address: ListenAddress, _ kind: ListenerConfig.TransportProtocol) async throws -> any Channel {
+    private func bind(_ slot: ListenerSlot, _ kind: ListenerConfig.TransportProtocol) async throws -> any Channel {
+        if kind == .quic { return try await QUICListener.bind(slot.address, group: group, snapshots: snapshots) }
+        let address = slot.address
         let snapshots = snapshots
         let https = kind == .https
         let bootstrap = ServerBootstrap(group: group)

@@ -32,7 +32,7 @@ final class CertificateManager {
         let configured = try (config.tls?.certificates ?? []).enumerated().map { index, entry in
             try Self.credential(entry, at: JSONPointer(tokens: ["tls", "certificates", String(index)]))
         }
-        guard (config.listeners ?? []).contains(where: { $0.protocol == .https }) else {
+        guard (config.listeners ?? []).contains(where: { $0.protocol != .http }) else {
             return CertificateTable(configured)
         }
         let configuredNames = CertificateTable(configured)
@@ -88,10 +88,10 @@ final class CertificateManager {
     }
 
     /// Site hosts the internal CA may certify (all of a site marked `tls.internal`), plus loopback names and
-    /// the IPs HTTPS listeners bind to.
+    /// the IPs HTTPS and QUIC listeners bind to.
     private static func automaticNames(_ config: VelocityConfig) -> [String] {
         var names = loopbackNames
-        for listener in config.listeners ?? [] where listener.protocol == .https {
+        for listener in config.listeners ?? [] where listener.protocol != .http {
             if case .inet(let host, _)? = ListenAddress(listener.address), !host.isEmpty, host != "0.0.0.0",
                 host != "::"
             {

@@ -1,4 +1,5 @@
 import VelocityConfig
+import VelocityQUIC
 import VelocityTLS
 
 /// The TLS context for each snapshot: the previous one while the config's handshake settings stay the same,
@@ -6,16 +7,19 @@ import VelocityTLS
 /// context still resume after a change. Used only by the ``ConfigCoordinator``, one change at a time.
 final class TLSContexts {
     private let tickets = TicketKeyRing(rotation: .seconds(SessionTicketsConfig.defaultRotationSeconds))
-    private var latest: TLSServerContext?
+    private var latest: (tcp: TLSServerContext, quic: TLSServerContext)?
 
-    func context(for config: VelocityConfig) throws(ConfigError) -> TLSServerContext {
+    /// Contexts for TCP (ALPN h2, http/1.1) and QUIC (the QUIC applications' ALPN) with the same settings.
+    func contexts(for config: VelocityConfig) throws(ConfigError) -> (tcp: TLSServerContext, quic: TLSServerContext) {
         let groups = config.tls?.groups ?? KeyExchangeGroup.defaults
         let issuesTickets = config.tls?.sessionTickets?.enabled ?? true
-        if let latest, latest.groups == groups, latest.issuesTickets == issuesTickets { return latest }
+        if let latest, latest.tcp.groups == groups, latest.tcp.issuesTickets == issuesTickets { return latest }
         do {
-            let context = try TLSServerContext(groups: groups, tickets: issuesTickets ? tickets : nil)
-            latest = context
-            return context
+            let tcp = try TLSServerContext(groups: groups, tickets: issuesTickets ? tickets : nil)
+            let quic = try TLSServerContext(
+                groups: groups, tickets: issuesTickets ? tickets : nil, alpn: [EchoApplication.alpn])
+            latest = (tcp, quic)
+            return (tcp, quic)
         } catch {
             throw ConfigError(at: JSONPointer(tokens: ["tls", "groups"]), error.description)
         }

@@ -131,7 +131,8 @@ public final class QUICHandshake {
                 },
                 add_handshake_data: { ssl, level, data, length in
                     guard let handshake = owner(of: ssl), let data else { return 0 }
-                    handshake.outgoing[Int(level.rawValue)].append(contentsOf: UnsafeBufferPointer(start: data, count: length))
+                    handshake.outgoing[Int(level.rawValue)].append(
+                        contentsOf: UnsafeBufferPointer(start: data, count: length))
                     return 1
                 },
                 flush_flight: { _ in 1 },

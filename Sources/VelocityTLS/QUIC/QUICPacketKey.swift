@@ -52,7 +52,8 @@ public final class QUICPacketKey: @unchecked Sendable {
         var nonce = nonce(for: packetNumber)
         var tagLength = 0
         let status = EVP_AEAD_CTX_seal_scatter(
-            aead, payload.baseAddress?.assumingMemoryBound(to: UInt8.self), tag.baseAddress?.assumingMemoryBound(
+            aead, payload.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            tag.baseAddress?.assumingMemoryBound(
                 to: UInt8.self), &tagLength, tag.count, &nonce.0, 12,
             payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, nil, 0,
             header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
@@ -131,7 +132,8 @@ private final class HeaderProtection: @unchecked Sendable {
             case .aes(let schedule):
                 AES_encrypt(input, output, schedule)
             case .chacha(let key):
-                let counter = UInt32(sample[0]) | UInt32(sample[1]) << 8 | UInt32(sample[2]) << 16
+                let counter =
+                    UInt32(sample[0]) | UInt32(sample[1]) << 8 | UInt32(sample[2]) << 16
                     | UInt32(sample[3]) << 24
                 var zeros: (UInt64, UInt64) = (0, 0)
                 withUnsafeBytes(of: &zeros) { zero in

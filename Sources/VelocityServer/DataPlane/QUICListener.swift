@@ -1,0 +1,48 @@
+import Logging
+import NIOCore
+import NIOPosix
+import VelocityConfig
+import VelocityQUIC
+
+/// A `quic` listener: a UDP socket with a QUIC endpoint. The socket and its connections live until the
+/// listener leaves the config; each new connection takes its certificates and TLS settings from the snapshot
+/// current when its first Initial arrives.
+enum QUICListener {
+    /// Datagrams read per system call; the receive buffer holds that many of the largest size, since NIO splits
+    /// one buffer across a batch of vector reads.
+    private static let batch = 16
+    private static let largestDatagram = 65_536
+
+    static func bind(_ address: ListenAddress, group: any EventLoopGroup, snapshots: SnapshotBox) async throws
+        -> any Channel
+    {
+        let logger = Logger(label: "velocity.quic")
+        let bootstrap = DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.datagramVectorReadMessageCount, value: batch)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: batch * largestDatagram))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let endpoint = QUICEndpoint(logger: logger) {
+                        let snapshot = snapshots.load()
+                        return QUICEndpoint.Configuration(
+                            tls: snapshot.quicTLS, certificates: snapshot.certificates,
+                            makeApplication: { alpn in alpn == EchoApplication.alpn ? EchoApplication() : nil })
+                    }
+                    try channel.pipeline.syncOperations.addHandler(endpoint)
+                }
+            }
+        guard case .inet(let host, let port) = address else {
+            throw IOError(errnoCode: EINVAL, reason: "QUIC listens on IP addresses only")
+        }
+        if host.isEmpty {
+            do {
+                return try await bootstrap.bind(host: "::", port: port).get()
+            } catch {
+                return try await bootstrap.bind(host: "0.0.0.0", port: port).get()
+            }
+        }
+        return try await bootstrap.bind(host: host, port: port).get()
+    }
+}
