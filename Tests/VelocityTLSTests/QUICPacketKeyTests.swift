@@ -91,4 +91,23 @@ import Testing
         }
         #expect(opened == nil)
     }
+
+    @Test func retryIntegrityTagMatchesTheRFC() {
+        // RFC 9001 Appendix A.4: a Retry answering the Initial sent to 8394c8f03e515708.
+        let retry = bytes("ff000000010008f067a5502a4262b5746f6b656e")
+        let tag = QUICRetryIntegrity.tag(pseudoPacket: [8] + bytes("8394c8f03e515708") + retry)
+        #expect(tag == bytes("04a265ba2eff4d829058fb3f0f2496ba"))
+    }
+
+    @Test func tokensOpenOnlyForTheirContextAndUnaltered() {
+        let key = QUICTokenKey()
+        let token = key.seal([1, 2, 3], context: Array("127.0.0.1".utf8))
+        #expect(key.open(token, context: Array("127.0.0.1".utf8)) == [1, 2, 3])
+        #expect(key.open(token, context: Array("127.0.0.2".utf8)) == nil)
+        var altered = token
+        altered[altered.count - 1] ^= 1
+        #expect(key.open(altered, context: Array("127.0.0.1".utf8)) == nil)
+        #expect(QUICTokenKey().open(token, context: Array("127.0.0.1".utf8)) == nil)
+        #expect(key.open(Array(token.prefix(10)), context: []) == nil)
+    }
 }

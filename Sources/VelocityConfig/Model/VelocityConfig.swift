@@ -10,6 +10,8 @@ public struct VelocityConfig: Decodable, Sendable, Equatable {
     public var logging: LoggingConfig?
     /// How long the data plane waits for clients.
     public var timeouts: TimeoutsConfig?
+    /// Settings of `quic` listeners.
+    public var quic: QUICConfig?
 
     public init(
         admin: AdminConfig? = nil,
@@ -41,6 +43,20 @@ public struct TimeoutsConfig: Decodable, Sendable, Equatable {
         case requestHeadMs = "request_head_ms"
         case idleMs = "idle_ms"
     }
+}
+
+/// Settings of every `quic` listener, applied to connections that start after a change.
+public struct QUICConfig: Decodable, Sendable, Equatable {
+    /// When a new client must first prove its address with a Retry round trip (RFC 9000 §8.1.2).
+    public enum RetryPolicy: String, ConfigKeyword, Sendable {
+        /// Only while many handshakes are in progress, as under a flood of spoofed Initials.
+        case auto
+        case always
+        case never
+    }
+
+    /// Default `auto`.
+    public var retry: RetryPolicy?
 }
 
 /// The admin API's own settings.

@@ -19,10 +19,11 @@ extension QUICConnection {
         while start < datagram.writerIndex {
             guard
                 let header = try? PacketHeader.parse(datagram, at: start, shortHeaderIDLength: localID.count),
-                header.destination == localID || header.destination == originalDestination
+                header.destination == localID || header.destination == initialDestination
             else { break }
             defer { start = header.end }
             if processPacket(&datagram, header: header, start: start, now: now) {
+                hasAuthenticatedPacket = true
                 lastReceivedAt = now
                 if address != remoteAddress { remoteAddress = address }
             }

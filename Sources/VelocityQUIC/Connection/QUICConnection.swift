@@ -27,8 +27,9 @@ public final class QUICConnection {
     }
 
     let settings: ConnectionSettings
-    /// The ID the client chose for its first Initial; the Initial keys come from it.
-    let originalDestination: ConnectionID
+    /// The destination ID of the client's Initial packets: the Initial keys come from it. After a Retry it is
+    /// the ID the Retry gave the client.
+    let initialDestination: ConnectionID
     /// The ID this server chose; clients address every later packet to it.
     let localID: ConnectionID
     /// The client's ID, which every packet we send is addressed to.
@@ -89,14 +90,16 @@ public final class QUICConnection {
     /// Asks the endpoint to send what the application queued outside of a read.
     var wakeUp: (() -> Void)?
     var lastReceivedAt: NIODeadline
+    /// Some packet from the client decrypted: until then the connection may be a forgery to forget at once.
+    var hasAuthenticatedPacket = false
     let allocator: ByteBufferAllocator
 
     init(
-        settings: ConnectionSettings, originalDestination: ConnectionID, localID: ConnectionID, peerID: ConnectionID,
+        settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID, peerID: ConnectionID,
         remoteAddress: SocketAddress, handshake: QUICHandshake, now: NIODeadline, allocator: ByteBufferAllocator
     ) {
         self.settings = settings
-        self.originalDestination = originalDestination
+        self.initialDestination = initialDestination
         self.localID = localID
         self.peerID = peerID
         self.remoteAddress = remoteAddress
@@ -107,17 +110,21 @@ public final class QUICConnection {
         self.receiveLimit = settings.connectionWindow
         self.lastReceivedAt = now
         self.allocator = allocator
-        let keys = QUICInitialKeys.derive(destinationConnectionID: originalDestination.bytes)
+        let keys = QUICInitialKeys.derive(destinationConnectionID: initialDestination.bytes)
         spaces[0].readKey = keys.client
         spaces[0].writeKey = keys.server
     }
 
     /// The transport parameters this server sends, which depend on the IDs of this connection.
+    /// `retry` holds the ID of the client's very first Initial and the one our Retry gave it, when there was one:
+    /// the client checks both, so a Retry cannot be forged on the path (RFC 9000 §7.3).
     static func localParameters(
-        settings: ConnectionSettings, originalDestination: ConnectionID, localID: ConnectionID
+        settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID,
+        retry: (original: ConnectionID, source: ConnectionID)?
     ) -> TransportParameters {
         var parameters = TransportParameters()
-        parameters.originalDestinationConnectionID = originalDestination
+        parameters.originalDestinationConnectionID = retry?.original ?? initialDestination
+        parameters.retrySourceConnectionID = retry?.source
         parameters.initialSourceConnectionID = localID
         parameters.maxIdleTimeout = UInt64(settings.idleTimeout.nanoseconds / 1_000_000)
         parameters.maxUDPPayloadSize = UInt64(settings.maxDatagramSize)

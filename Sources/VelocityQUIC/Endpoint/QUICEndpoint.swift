@@ -20,19 +20,36 @@ public final class QUICEndpoint: ChannelInboundHandler {
         public var tls: TLSServerContext
         public var certificates: CertificateTable
         public var settings: ConnectionSettings
+        public var retry: RetryPolicy
         /// The application for a negotiated ALPN protocol.
         public var makeApplication: (String?) -> QUICApplication?
 
         public init(
             tls: TLSServerContext, certificates: CertificateTable, settings: ConnectionSettings = .init(),
-            makeApplication: @escaping (String?) -> QUICApplication?
+            retry: RetryPolicy = .auto, makeApplication: @escaping (String?) -> QUICApplication?
         ) {
             self.tls = tls
             self.certificates = certificates
             self.settings = settings
+            self.retry = retry
             self.makeApplication = makeApplication
         }
     }
+
+    /// When a new client must prove its address with a Retry round trip before the server spends a handshake
+    /// on it (RFC 9000 §8.1.2).
+    public enum RetryPolicy: Sendable {
+        /// Only while more than ``QUICEndpoint/retryThreshold`` handshakes are in progress.
+        case auto
+        case always
+        case never
+    }
+
+    /// Handshakes in progress beyond which `auto` asks new clients to Retry: a flood of spoofed Initials then
+    /// costs the server one small packet each instead of a key exchange.
+    public static let retryThreshold = 256
+    /// How long a Retry token is good for: one round trip is all it needs.
+    private static let retryTokenLifetime = TimeAmount.seconds(10)
 
     private let configuration: () -> Configuration
     private let logger: Logger
@@ -42,6 +59,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
     /// Connections that received or queued something during this read batch, flushed once at its end.
     private var touched: [ConnectionID: QUICConnection] = [:]
     private var context: ChannelHandlerContext?
+    /// Connections whose handshake has not completed, by local ID, for the Retry policy.
+    private var handshaking: Set<ConnectionID> = []
+    private let tokenKey = QUICTokenKey()
 
     public init(logger: Logger, configuration: @escaping () -> Configuration) {
         self.logger = logger
@@ -84,10 +104,25 @@ public final class QUICEndpoint: ChannelInboundHandler {
             guard header.type == .initial, datagram.readableBytes >= 1200,
                 header.destination.count >= Self.minimumOriginalIDLength
             else { return }
-            guard let connection = accept(header, from: envelope.remoteAddress, context: context, now: now) else {
+            let configuration = configuration()
+            let retried = header.token.flatMap {
+                openRetryToken($0, for: header, from: envelope.remoteAddress, now: now)
+            }
+            if retried == nil, needsRetry(configuration.retry) {
+                sendRetry(for: header, to: envelope.remoteAddress, now: now, context: context)
                 return
             }
+            guard
+                let connection = accept(
+                    header, retriedFrom: retried, configuration: configuration, from: envelope.remoteAddress,
+                    context: context, now: now)
+            else { return }
             connection.receive(datagram, from: envelope.remoteAddress, now: now)
+            // A datagram that only looks like an Initial leaves nothing behind.
+            guard connection.hasAuthenticatedPacket else {
+                forget(connection)
+                return
+            }
             touched[connection.localID] = connection
         } catch .unsupportedVersion(_, let destination, let source) {
             guard datagram.readableBytes >= 1200 else { return }
@@ -106,15 +141,21 @@ public final class QUICEndpoint: ChannelInboundHandler {
         context.flush()
     }
 
+    /// Starts a connection for a client's Initial. After a Retry, the ID the Retry gave the client is ours, and
+    /// the client's address counts as validated.
     private func accept(
-        _ header: PacketHeader, from address: SocketAddress, context: ChannelHandlerContext, now: NIODeadline
+        _ header: PacketHeader, retriedFrom original: ConnectionID?, configuration: Configuration,
+        from address: SocketAddress, context: ChannelHandlerContext, now: NIODeadline
     ) -> QUICConnection? {
-        let configuration = configuration()
-        var localID = ConnectionID.random(count: Self.localIDLength)
-        while connections[localID] != nil { localID = ConnectionID.random(count: Self.localIDLength) }
+        var localID = header.destination
+        if original == nil {
+            localID = ConnectionID.random(count: Self.localIDLength)
+            while connections[localID] != nil { localID = ConnectionID.random(count: Self.localIDLength) }
+        }
         var parameters = ByteBuffer()
         QUICConnection.localParameters(
-            settings: configuration.settings, originalDestination: header.destination, localID: localID
+            settings: configuration.settings, initialDestination: header.destination, localID: localID,
+            retry: original.map { ($0, header.destination) }
         ).encode(into: &parameters)
         guard
             let handshake = QUICHandshake(
@@ -123,10 +164,12 @@ public final class QUICEndpoint: ChannelInboundHandler {
                 transportParameters: Array(parameters.readableBytesView))
         else { return nil }
         let connection = QUICConnection(
-            settings: configuration.settings, originalDestination: header.destination, localID: localID,
+            settings: configuration.settings, initialDestination: header.destination, localID: localID,
             peerID: header.source, remoteAddress: address, handshake: handshake, now: now,
             allocator: context.channel.allocator)
         connection.makeApplication = configuration.makeApplication
+        connection.addressValidated = original != nil
+        handshaking.insert(localID)
         connection.wakeUp = { [weak self, weak connection] in
             guard let self, let connection, let context = self.context else { return }
             self.service(connection, now: .now(), context: context)
@@ -140,6 +183,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
     /// Sends what the connection has ready, then sets its timer, or forgets it once closed.
     private func service(_ connection: QUICConnection, now: NIODeadline, context: ChannelHandlerContext) {
         if connection.takeEstablishedEvent() {
+            handshaking.remove(connection.localID)
             let tls = connection.sessionInfo
             logger.info(
                 "QUIC connection established",
@@ -174,12 +218,72 @@ public final class QUICEndpoint: ChannelInboundHandler {
     }
 
     private func forget(_ connection: QUICConnection) {
+        handshaking.remove(connection.localID)
         timers.removeValue(forKey: connection.localID)?.task.cancel()
         connections[connection.localID] = nil
-        if connections[connection.originalDestination] === connection {
-            connections[connection.originalDestination] = nil
+        if connections[connection.initialDestination] === connection {
+            connections[connection.initialDestination] = nil
         }
         connection.finish()
+    }
+
+    private func needsRetry(_ policy: RetryPolicy) -> Bool {
+        switch policy {
+        case .always: true
+        case .never: false
+        case .auto: handshaking.count >= Self.retryThreshold
+        }
+    }
+
+    /// Asks the client to send its Initial again with a token proving it receives packets at its address
+    /// (RFC 9000 §8.1.2, §17.2.5). The token carries the client's first destination ID and the one given to it
+    /// now, sealed with a key only this server has and bound to the client's IP address.
+    private func sendRetry(
+        for header: PacketHeader, to address: SocketAddress, now: NIODeadline, context: ChannelHandlerContext
+    ) {
+        let retryID = ConnectionID.random(count: Self.localIDLength)
+        var plaintext: [UInt8] = []
+        withUnsafeBytes(of: now.uptimeNanoseconds.bigEndian) { plaintext += $0 }
+        plaintext.append(UInt8(header.destination.count))
+        plaintext += header.destination.bytes
+        plaintext += retryID.bytes
+        let token = tokenKey.seal(plaintext, context: Self.tokenContext(address))
+        var packet: [UInt8] = [0xF0 | UInt8.random(in: 0...0x0F)]
+        withUnsafeBytes(of: PacketHeader.version1.bigEndian) { packet += $0 }
+        packet.append(UInt8(header.source.count))
+        packet += header.source.bytes
+        packet.append(UInt8(retryID.count))
+        packet += retryID.bytes
+        packet += token
+        let pseudoPacket = [UInt8(header.destination.count)] + header.destination.bytes + packet
+        packet += QUICRetryIntegrity.tag(pseudoPacket: pseudoPacket)
+        var buffer = context.channel.allocator.buffer(capacity: packet.count)
+        buffer.writeBytes(packet)
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
+    }
+
+    /// The client's first destination ID, if `token` is a fresh Retry token this server made for this address
+    /// and for the ID the Initial is sent to. Anything else is ignored, as if there were no token.
+    private func openRetryToken(
+        _ token: ByteBuffer, for header: PacketHeader, from address: SocketAddress, now: NIODeadline
+    ) -> ConnectionID? {
+        guard token.readableBytes > 0,
+            var plaintext = tokenKey.open(Array(token.readableBytesView), context: Self.tokenContext(address))
+                .map({ ByteBuffer(bytes: $0) }),
+            let issued = plaintext.readInteger(as: UInt64.self),
+            let length = plaintext.readInteger(as: UInt8.self),
+            let original = plaintext.readConnectionID(length: Int(length)),
+            let retryID = plaintext.readConnectionID(length: plaintext.readableBytes),
+            retryID == header.destination,
+            now.uptimeNanoseconds >= issued,
+            now.uptimeNanoseconds - issued <= UInt64(Self.retryTokenLifetime.nanoseconds)
+        else { return nil }
+        return original
+    }
+
+    /// What a token is bound to: the client's IP address (not its port, which NATs may change).
+    private static func tokenContext(_ address: SocketAddress) -> [UInt8] {
+        Array((address.ipAddress ?? "").utf8)
     }
 
     /// Lists the versions this server speaks (RFC 9000 §6, §17.2.1).

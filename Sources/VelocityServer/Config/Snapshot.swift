@@ -2,6 +2,7 @@ import Atomics
 import NIOCore
 import VelocityConfig
 import VelocityHTTP
+import VelocityQUIC
 import VelocityTLS
 
 /// Everything the data plane and the admin API's checks read, compiled from one revision. Immutable: a
@@ -30,6 +31,8 @@ public final class Snapshot: Sendable {
     /// `timeouts`, read when a connection is accepted.
     let requestHeadTimeout: TimeAmount
     let idleTimeout: TimeAmount
+    /// `quic.retry`, read when a QUIC connection starts.
+    let quicRetry: QUICEndpoint.RetryPolicy
 
     convenience init(
         revision: Int64,
@@ -85,6 +88,12 @@ public final class Snapshot: Sendable {
         accessLog = config.logging?.accessLog ?? false
         requestHeadTimeout = .milliseconds(Int64(config.timeouts?.requestHeadMs ?? TimeoutsConfig.defaultMs))
         idleTimeout = .milliseconds(Int64(config.timeouts?.idleMs ?? TimeoutsConfig.defaultMs))
+        quicRetry =
+            switch config.quic?.retry ?? .auto {
+            case .auto: .auto
+            case .always: .always
+            case .never: .never
+            }
     }
 
     /// The same config with other certificates (an internal certificate was renewed); no new revision.
