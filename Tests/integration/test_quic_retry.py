@@ -2,6 +2,7 @@
 server's Retry packets carry a valid integrity tag, and a token replayed from another address or altered does
 not let a client skip the Retry."""
 
+import asyncio
 import os
 import socket
 
@@ -125,3 +126,29 @@ def test_auto_asks_for_retry_only_while_many_handshakes_are_open(make_velocity):
         except socket.timeout:
             pass
     assert retries == 300 - 256, (retries, handshakes)
+
+
+def test_a_new_token_lets_the_next_connection_skip_the_retry(retrying):
+    """The server sends NEW_TOKEN after the handshake; a client presenting it next time is not asked to Retry."""
+    import aioquic.asyncio
+
+    from quic_clients import configuration, echo_stream
+
+    tokens: list[bytes] = []
+
+    async def connection(token: bytes | None) -> int:
+        config = configuration("aioquic", retrying.root)
+        if token:
+            config.token = token
+        async with aioquic.asyncio.connect(
+            "127.0.0.1", retrying.https_port, configuration=config, token_handler=tokens.append
+        ) as protocol:
+            assert await echo_stream(protocol, b"hello") == b"hello"
+            await asyncio.sleep(0.1)
+            return protocol._quic._retry_count
+
+    assert run(connection(None)) == 1
+    assert tokens, "no NEW_TOKEN received"
+    assert run(connection(tokens[0])) == 0
+    # An altered token is worth nothing: the client is asked to Retry again.
+    assert run(connection(bytes([tokens[0][0] ^ 1]) + tokens[0][1:])) == 1

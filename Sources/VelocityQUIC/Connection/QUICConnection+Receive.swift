@@ -19,7 +19,7 @@ extension QUICConnection {
         while start < datagram.writerIndex {
             guard
                 let header = try? PacketHeader.parse(datagram, at: start, shortHeaderIDLength: localID.count),
-                header.destination == localID || header.destination == initialDestination
+                header.destination == initialDestination || localIDs.contains(where: { $0.id == header.destination })
             else { break }
             defer { start = header.end }
             if processPacket(&datagram, header: header, start: start, now: now) {
@@ -81,7 +81,7 @@ extension QUICConnection {
                     throw TransportError.protocolViolation("frame not allowed in this packet type")
                 }
                 isAckEliciting = isAckEliciting || frame.isAckEliciting
-                try handle(frame, space: index, now: now)
+                try handle(frame, space: index, packetDestination: header.destination, now: now)
                 if case .closing = state { return true }
                 if case .draining = state { return true }
             }
@@ -119,7 +119,9 @@ extension QUICConnection {
         firstPacketOfPhase = firstPacket
     }
 
-    private func handle(_ frame: Frame, space index: Int, now: NIODeadline) throws(TransportError) {
+    private func handle(
+        _ frame: Frame, space index: Int, packetDestination: ConnectionID, now: NIODeadline
+    ) throws(TransportError) {
         switch frame {
         case .padding, .ping:
             break
@@ -148,8 +150,9 @@ extension QUICConnection {
                 streams[id] = stream
                 if stream.send.hasPending { scheduleSending(id) }
             }
-        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID,
-            .retireConnectionID, .pathResponse:
+        case .retireConnectionID(let sequence):
+            try retireConnectionID(sequence: sequence, packetDestination: packetDestination)
+        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID, .pathResponse:
             // The server opens no streams of its own yet and keeps sending to the client's first ID.
             break
         case .newToken, .handshakeDone:
@@ -211,6 +214,9 @@ extension QUICConnection {
             state = .established
             sendsHandshakeDone = true
             establishedEventPending = true
+            issueConnectionIDs()
+            // A token lets the client's next connection skip a Retry (RFC 9000 §8.1.3).
+            pendingAddressToken = makeAddressToken.map { ByteBuffer(bytes: $0()) }
             congestion.onRemoved(bytes: spaces[1].discard())
             application = makeApplication?(handshake.sessionInfo.alpn)
         }

@@ -82,6 +82,11 @@ extension QUICConnection {
             case .resetStream(let id, let errorCode, let finalSize):
                 streams[id]?.pendingReset = (errorCode, finalSize)
                 if streams[id] != nil { scheduleSending(id) }
+            case .newConnectionID(let frame):
+                // Only worth sending again while the ID is still in use.
+                if localIDs.contains(where: { $0.sequence == frame.sequence }) { pendingNewIDs.append(frame) }
+            case .newToken(let token):
+                pendingAddressToken = token
             case .stopSending, .ack:
                 break
             }

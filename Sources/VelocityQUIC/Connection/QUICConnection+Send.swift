@@ -153,7 +153,9 @@ extension QUICConnection {
     private func hasFrames(space index: Int) -> Bool {
         if spaces[index].cryptoSend.hasPending { return true }
         guard index == 2 else { return false }
-        return sendsHandshakeDone || sendsMaxData || !pathResponses.isEmpty || sendsMaxStreams.bidirectional
+        return sendsHandshakeDone || sendsMaxData || !pathResponses.isEmpty || !pendingNewIDs.isEmpty
+            || pendingAddressToken != nil
+            || sendsMaxStreams.bidirectional
             || sendsMaxStreams.unidirectional || !sendingStreams.isEmpty
     }
 
@@ -178,6 +180,18 @@ extension QUICConnection {
         while let challenge = pathResponses.first, end - datagram.writerIndex >= 9 {
             Frame.pathResponse(challenge).encode(into: &datagram)
             pathResponses.removeFirst()
+            packet.isAckEliciting = true
+        }
+        if let token = pendingAddressToken, end - datagram.writerIndex >= Frame.newToken(token).encodedSize {
+            Frame.newToken(token).encode(into: &datagram)
+            pendingAddressToken = nil
+            packet.frames.append(.newToken(token))
+            packet.isAckEliciting = true
+        }
+        while let frame = pendingNewIDs.first, end - datagram.writerIndex >= Frame.newConnectionID(frame).encodedSize {
+            Frame.newConnectionID(frame).encode(into: &datagram)
+            pendingNewIDs.removeFirst()
+            packet.frames.append(.newConnectionID(frame))
             packet.isAckEliciting = true
         }
         if sendsMaxData, end - datagram.writerIndex >= 9 {

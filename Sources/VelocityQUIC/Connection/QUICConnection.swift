@@ -85,6 +85,19 @@ public final class QUICConnection {
     var closeFrame: ConnectionCloseFrame?
     /// A CONNECTION_CLOSE is owed: once on closing, then once per packet that arrives while closing.
     var closeFrameOwed = false
+    /// IDs given to the client that it has not retired, with their sequence numbers; the first is ``localID``.
+    var localIDs: [(sequence: UInt64, id: ConnectionID)]
+    var nextLocalIDSequence: UInt64 = 1
+    /// NEW_CONNECTION_ID frames to send.
+    var pendingNewIDs: [NewConnectionIDFrame] = []
+    /// Makes a new ID routed to this connection, with its stateless reset token (set by the endpoint).
+    var issueConnectionID: (() -> (ConnectionID, StatelessResetToken))?
+    /// Stops routing an ID the client retired (set by the endpoint).
+    var retireLocalID: ((ConnectionID) -> Void)?
+    /// Makes a NEW_TOKEN token for the client's address (set by the endpoint).
+    var makeAddressToken: (() -> [UInt8])?
+    /// A NEW_TOKEN frame to send.
+    var pendingAddressToken: ByteBuffer?
     /// Picks the application for the negotiated ALPN once the handshake completes.
     var makeApplication: ((String?) -> QUICApplication?)?
     /// Asks the endpoint to send what the application queued outside of a read.
@@ -101,6 +114,7 @@ public final class QUICConnection {
         self.settings = settings
         self.initialDestination = initialDestination
         self.localID = localID
+        self.localIDs = [(0, localID)]
         self.peerID = peerID
         self.remoteAddress = remoteAddress
         self.handshake = handshake
@@ -120,9 +134,10 @@ public final class QUICConnection {
     /// the client checks both, so a Retry cannot be forged on the path (RFC 9000 §7.3).
     static func localParameters(
         settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID,
-        retry: (original: ConnectionID, source: ConnectionID)?
+        resetToken: StatelessResetToken, retry: (original: ConnectionID, source: ConnectionID)?
     ) -> TransportParameters {
         var parameters = TransportParameters()
+        parameters.statelessResetToken = resetToken
         parameters.originalDestinationConnectionID = retry?.original ?? initialDestination
         parameters.retrySourceConnectionID = retry?.source
         parameters.initialSourceConnectionID = localID
@@ -135,7 +150,7 @@ public final class QUICConnection {
         parameters.initialMaxStreamsBidi = settings.maxBidirectionalStreams
         parameters.initialMaxStreamsUni = settings.maxUnidirectionalStreams
         parameters.maxAckDelay = UInt64(settings.maxAckDelay.nanoseconds / 1_000_000)
-        parameters.activeConnectionIDLimit = 2
+        parameters.activeConnectionIDLimit = 4
         return parameters
     }
 

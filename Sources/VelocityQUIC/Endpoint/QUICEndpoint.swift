@@ -62,6 +62,12 @@ public final class QUICEndpoint: ChannelInboundHandler {
     /// Connections whose handshake has not completed, by local ID, for the Retry policy.
     private var handshaking: Set<ConnectionID> = []
     private let tokenKey = QUICTokenKey()
+    private let resetKey = QUICResetTokenKey()
+    /// Stateless resets sent in the current second, and when it started: a bound on what forged packets to
+    /// unknown IDs can make the server send.
+    private var resetsSent = 0
+    private var resetWindowStart = NIODeadline.uptimeNanoseconds(0)
+    private static let resetsPerSecond = 100
 
     public init(logger: Logger, configuration: @escaping () -> Configuration) {
         self.logger = logger
@@ -100,22 +106,39 @@ public final class QUICEndpoint: ChannelInboundHandler {
         }
         do {
             let header = try PacketHeader.parse(datagram, at: 0, shortHeaderIDLength: Self.localIDLength)
+            if header.type == .oneRTT {
+                sendStatelessReset(
+                    for: header.destination, received: datagram.readableBytes, to: envelope.remoteAddress, now: now,
+                    context: context)
+                return
+            }
             // Only a full-size Initial may start a connection: smaller ones could amplify a spoofed attack.
             guard header.type == .initial, datagram.readableBytes >= 1200,
                 header.destination.count >= Self.minimumOriginalIDLength
             else { return }
             let configuration = configuration()
-            let retried = header.token.flatMap {
-                openRetryToken($0, for: header, from: envelope.remoteAddress, now: now)
+            let token = header.token.flatMap {
+                AddressToken.open($0, with: tokenKey, for: envelope.remoteAddress, now: now)
             }
-            if retried == nil, needsRetry(configuration.retry) {
+            var retriedFrom: ConnectionID?
+            var validated = false
+            switch token {
+            case .retry(let original, let retryID) where retryID == header.destination:
+                retriedFrom = original
+                validated = true
+            case .returning:
+                validated = true
+            default:
+                break
+            }
+            if !validated, needsRetry(configuration.retry) {
                 sendRetry(for: header, to: envelope.remoteAddress, now: now, context: context)
                 return
             }
             guard
                 let connection = accept(
-                    header, retriedFrom: retried, configuration: configuration, from: envelope.remoteAddress,
-                    context: context, now: now)
+                    header, retriedFrom: retriedFrom, validated: validated, configuration: configuration,
+                    from: envelope.remoteAddress, context: context, now: now)
             else { return }
             connection.receive(datagram, from: envelope.remoteAddress, now: now)
             // A datagram that only looks like an Initial leaves nothing behind.
@@ -141,10 +164,10 @@ public final class QUICEndpoint: ChannelInboundHandler {
         context.flush()
     }
 
-    /// Starts a connection for a client's Initial. After a Retry, the ID the Retry gave the client is ours, and
-    /// the client's address counts as validated.
+    /// Starts a connection for a client's Initial. After a Retry, the ID the Retry gave the client is ours. A
+    /// client with a valid token has proven its address.
     private func accept(
-        _ header: PacketHeader, retriedFrom original: ConnectionID?, configuration: Configuration,
+        _ header: PacketHeader, retriedFrom original: ConnectionID?, validated: Bool, configuration: Configuration,
         from address: SocketAddress, context: ChannelHandlerContext, now: NIODeadline
     ) -> QUICConnection? {
         var localID = header.destination
@@ -155,7 +178,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
         var parameters = ByteBuffer()
         QUICConnection.localParameters(
             settings: configuration.settings, initialDestination: header.destination, localID: localID,
-            retry: original.map { ($0, header.destination) }
+            resetToken: resetToken(for: localID), retry: original.map { ($0, header.destination) }
         ).encode(into: &parameters)
         guard
             let handshake = QUICHandshake(
@@ -168,7 +191,17 @@ public final class QUICEndpoint: ChannelInboundHandler {
             peerID: header.source, remoteAddress: address, handshake: handshake, now: now,
             allocator: context.channel.allocator)
         connection.makeApplication = configuration.makeApplication
-        connection.addressValidated = original != nil
+        connection.issueConnectionID = { [unowned self, unowned connection] in
+            var id = ConnectionID.random(count: Self.localIDLength)
+            while self.connections[id] != nil { id = ConnectionID.random(count: Self.localIDLength) }
+            self.connections[id] = connection
+            return (id, self.resetToken(for: id))
+        }
+        connection.retireLocalID = { [unowned self] id in self.connections[id] = nil }
+        connection.addressValidated = validated
+        connection.makeAddressToken = { [unowned self, unowned connection] in
+            AddressToken.returning.seal(with: self.tokenKey, for: connection.remoteAddress, now: .now())
+        }
         handshaking.insert(localID)
         connection.wakeUp = { [weak self, weak connection] in
             guard let self, let connection, let context = self.context else { return }
@@ -220,11 +253,39 @@ public final class QUICEndpoint: ChannelInboundHandler {
     private func forget(_ connection: QUICConnection) {
         handshaking.remove(connection.localID)
         timers.removeValue(forKey: connection.localID)?.task.cancel()
-        connections[connection.localID] = nil
-        if connections[connection.initialDestination] === connection {
-            connections[connection.initialDestination] = nil
+        for id in connection.routingIDs where connections[id] === connection {
+            connections[id] = nil
         }
         connection.finish()
+    }
+
+    private func resetToken(for id: ConnectionID) -> StatelessResetToken {
+        StatelessResetToken(resetKey.token(for: id.bytes))!
+    }
+
+    /// Tells the sender of a short-header packet for an ID this server does not know that the connection is
+    /// gone (RFC 9000 §10.3), if the ID could be one we issued. The reset is shorter than what provoked it, so
+    /// two servers cannot keep resetting each other, and they are rate-limited.
+    private func sendStatelessReset(
+        for destination: ConnectionID, received size: Int, to address: SocketAddress, now: NIODeadline,
+        context: ChannelHandlerContext
+    ) {
+        let length = min(size - 1, 43)
+        guard destination.count == Self.localIDLength, length >= 21 else { return }
+        if now - resetWindowStart >= .seconds(1) {
+            resetWindowStart = now
+            resetsSent = 0
+        }
+        guard resetsSent < Self.resetsPerSecond else { return }
+        resetsSent += 1
+        var packet = context.channel.allocator.buffer(capacity: length)
+        packet.writeInteger(UInt8(0x40 | UInt8.random(in: 0...0x3F)))
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<(length - 1 - StatelessResetToken.size) {
+            packet.writeInteger(UInt8.random(in: 0...255, using: &generator))
+        }
+        packet.writeStatelessResetToken(resetToken(for: destination))
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: packet)), promise: nil)
     }
 
     private func needsRetry(_ policy: RetryPolicy) -> Bool {
@@ -236,18 +297,13 @@ public final class QUICEndpoint: ChannelInboundHandler {
     }
 
     /// Asks the client to send its Initial again with a token proving it receives packets at its address
-    /// (RFC 9000 §8.1.2, §17.2.5). The token carries the client's first destination ID and the one given to it
-    /// now, sealed with a key only this server has and bound to the client's IP address.
+    /// (RFC 9000 §8.1.2, §17.2.5).
     private func sendRetry(
         for header: PacketHeader, to address: SocketAddress, now: NIODeadline, context: ChannelHandlerContext
     ) {
         let retryID = ConnectionID.random(count: Self.localIDLength)
-        var plaintext: [UInt8] = []
-        withUnsafeBytes(of: now.uptimeNanoseconds.bigEndian) { plaintext += $0 }
-        plaintext.append(UInt8(header.destination.count))
-        plaintext += header.destination.bytes
-        plaintext += retryID.bytes
-        let token = tokenKey.seal(plaintext, context: Self.tokenContext(address))
+        let token = AddressToken.retry(original: header.destination, retryID: retryID)
+            .seal(with: tokenKey, for: address, now: now)
         var packet: [UInt8] = [0xF0 | UInt8.random(in: 0...0x0F)]
         withUnsafeBytes(of: PacketHeader.version1.bigEndian) { packet += $0 }
         packet.append(UInt8(header.source.count))
@@ -260,30 +316,6 @@ public final class QUICEndpoint: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: packet.count)
         buffer.writeBytes(packet)
         context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
-    }
-
-    /// The client's first destination ID, if `token` is a fresh Retry token this server made for this address
-    /// and for the ID the Initial is sent to. Anything else is ignored, as if there were no token.
-    private func openRetryToken(
-        _ token: ByteBuffer, for header: PacketHeader, from address: SocketAddress, now: NIODeadline
-    ) -> ConnectionID? {
-        guard token.readableBytes > 0,
-            var plaintext = tokenKey.open(Array(token.readableBytesView), context: Self.tokenContext(address))
-                .map({ ByteBuffer(bytes: $0) }),
-            let issued = plaintext.readInteger(as: UInt64.self),
-            let length = plaintext.readInteger(as: UInt8.self),
-            let original = plaintext.readConnectionID(length: Int(length)),
-            let retryID = plaintext.readConnectionID(length: plaintext.readableBytes),
-            retryID == header.destination,
-            now.uptimeNanoseconds >= issued,
-            now.uptimeNanoseconds - issued <= UInt64(Self.retryTokenLifetime.nanoseconds)
-        else { return nil }
-        return original
-    }
-
-    /// What a token is bound to: the client's IP address (not its port, which NATs may change).
-    private static func tokenContext(_ address: SocketAddress) -> [UInt8] {
-        Array((address.ipAddress ?? "").utf8)
     }
 
     /// Lists the versions this server speaks (RFC 9000 §6, §17.2.1).

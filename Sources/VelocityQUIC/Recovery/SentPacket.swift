@@ -10,6 +10,8 @@ enum SentFrame {
     case maxStreams(bidirectional: Bool)
     case resetStream(id: UInt64, errorCode: UInt64, finalSize: UInt64)
     case stopSending(id: UInt64, errorCode: UInt64)
+    case newConnectionID(NewConnectionIDFrame)
+    case newToken(ByteBuffer)
     /// An ACK frame: once the peer acknowledges it, older ranges need not be sent again.
     case ack(largest: UInt64)
 }

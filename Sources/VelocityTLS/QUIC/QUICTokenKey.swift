@@ -80,3 +80,23 @@ public enum QUICRetryIntegrity {
         return tag
     }
 }
+
+/// Makes stateless reset tokens (RFC 9000 §10.3): an HMAC of the connection ID under a server key, so the
+/// server can give the token with an ID and later prove, without any state, that it issued that ID.
+public final class QUICResetTokenKey: @unchecked Sendable {
+    private let key: [UInt8]
+
+    public init() {
+        var key = [UInt8](repeating: 0, count: 32)
+        RAND_bytes(&key, key.count)
+        self.key = key
+    }
+
+    /// The 16-byte token for a connection ID.
+    public func token(for connectionID: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        _ = HMAC(EVP_sha256(), key, key.count, connectionID, connectionID.count, &digest, &length)
+        return Array(digest.prefix(16))
+    }
+}
