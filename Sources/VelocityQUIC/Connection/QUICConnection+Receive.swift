@@ -22,46 +22,61 @@ extension QUICConnection {
                 header.destination == initialDestination || localIDs.contains(where: { $0.id == header.destination })
             else { break }
             defer { start = header.end }
-            if processPacket(&datagram, header: header, start: start, now: now) {
-                hasAuthenticatedPacket = true
-                lastReceivedAt = now
-                if address != remoteAddress { remoteAddress = address }
+            guard let packet = processPacket(&datagram, header: header, start: start, from: address, now: now) else {
+                continue
+            }
+            hasAuthenticatedPacket = true
+            lastReceivedAt = now
+            if address != remoteAddress, packet.space == 2, !packet.isProbing, state == .established,
+                packet.number == spaces[2].received.largest
+            {
+                migrate(to: address, datagramSize: datagram.readableBytes, now: now)
             }
             if case .closing = state { return }
             if case .draining = state { return }
         }
     }
 
-    /// Returns whether the packet authenticated.
+    /// What a packet that authenticated was.
+    private struct ReceivedPacket {
+        var space: Int
+        var number: UInt64
+        /// Only frames that probe a path (RFC 9000 §9.1): such a packet does not move the connection.
+        var isProbing: Bool
+    }
+
+    /// Nil when the packet did not authenticate.
     private func processPacket(
-        _ datagram: inout ByteBuffer, header: PacketHeader, start: Int, now: NIODeadline
-    ) -> Bool {
+        _ datagram: inout ByteBuffer, header: PacketHeader, start: Int, from address: SocketAddress,
+        now: NIODeadline
+    ) -> ReceivedPacket? {
         let index: Int
         switch header.type {
         case .initial: index = 0
         case .handshake: index = 1
         case .oneRTT: index = 2
-        case .zeroRTT, .retry: return false  // 0-RTT is not accepted: the client sends it again as 1-RTT
+        case .zeroRTT, .retry: return nil  // 0-RTT is not accepted: the client sends it again as 1-RTT
         }
         guard !spaces[index].isDiscarded, let headerKey = spaces[index].readKey,
             let unprotected = PacketProtection.removeHeaderProtection(
                 &datagram, header: header, start: start, key: headerKey)
-        else { return false }
+        else { return nil }
         let number = PacketNumber.decode(
             truncated: unprotected.truncatedNumber, length: unprotected.numberLength,
             largest: spaces[index].received.largest)
-        guard !spaces[index].received.isDuplicate(number) else { return false }
+        guard !spaces[index].received.isDuplicate(number) else { return nil }
         let phase = unprotected.firstByte & 0x04 != 0
         guard let key = readKey(index: index, phase: phase, number: number),
             var payload = PacketProtection.open(
                 &datagram, start: start, payloadStart: header.packetNumberOffset + unprotected.numberLength,
                 end: header.end, number: number, key: key)
-        else { return false }
+        else { return nil }
         // Reserved bits must be zero once protection is off (RFC 9000 §17.2, §17.3.1).
         let reserved: UInt8 = header.type == .oneRTT ? 0x18 : 0x0C
+        let received = ReceivedPacket(space: index, number: number, isProbing: true)
         guard unprotected.firstByte & reserved == 0 else {
             close(.protocolViolation("reserved header bits set"), now: now)
-            return true
+            return received
         }
         if index == 2, phase != keyPhase, number >= firstPacketOfPhase {
             updateKeys(firstPacket: number)
@@ -74,6 +89,7 @@ extension QUICConnection {
         let level: EncryptionLevel = index == 0 ? .initial : index == 1 ? .handshake : .oneRTT
         let cryptoBefore = spaces[index].cryptoReceive.readOffset
         var isAckEliciting = false
+        var isProbing = true
         do throws(TransportError) {
             while payload.readableBytes > 0 {
                 let frame = try Frame.parse(from: &payload)
@@ -81,13 +97,16 @@ extension QUICConnection {
                     throw TransportError.protocolViolation("frame not allowed in this packet type")
                 }
                 isAckEliciting = isAckEliciting || frame.isAckEliciting
-                try handle(frame, space: index, packetDestination: header.destination, now: now)
-                if case .closing = state { return true }
-                if case .draining = state { return true }
+                isProbing = isProbing && frame.isProbing
+                try handle(
+                    frame, space: index, packetDestination: header.destination, from: address,
+                    datagramSize: datagram.readableBytes, now: now)
+                if case .closing = state { return received }
+                if case .draining = state { return received }
             }
         } catch {
             close(error, now: now)
-            return true
+            return received
         }
         spaces[index].received.insert(
             number, isAckEliciting: isAckEliciting, now: now,
@@ -97,7 +116,7 @@ extension QUICConnection {
         if index < 2, isAckEliciting, state == .handshaking, spaces[index].cryptoReceive.readOffset == cryptoBefore {
             resendHandshakeFlight()
         }
-        return true
+        return ReceivedPacket(space: index, number: number, isProbing: isProbing)
     }
 
     /// The key for a packet of space `index`: for 1-RTT, the key of its phase (RFC 9001 §6.3).
@@ -120,7 +139,8 @@ extension QUICConnection {
     }
 
     private func handle(
-        _ frame: Frame, space index: Int, packetDestination: ConnectionID, now: NIODeadline
+        _ frame: Frame, space index: Int, packetDestination: ConnectionID, from address: SocketAddress,
+        datagramSize: Int, now: NIODeadline
     ) throws(TransportError) {
         switch frame {
         case .padding, .ping:
@@ -152,7 +172,9 @@ extension QUICConnection {
             }
         case .retireConnectionID(let sequence):
             try retireConnectionID(sequence: sequence, packetDestination: packetDestination)
-        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID, .pathResponse:
+        case .pathResponse(let data):
+            pathResponseReceived(data)
+        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID:
             // The server opens no streams of its own yet and keeps sending to the client's first ID.
             break
         case .newToken, .handshakeDone:
@@ -160,7 +182,12 @@ extension QUICConnection {
         case .datagram:
             throw .protocolViolation("DATAGRAM frames were not enabled")
         case .pathChallenge(let data):
-            pathResponses.append(data)
+            if address == remoteAddress {
+                pathResponses.append(data)
+            } else {
+                // Padded like the challenge was, which the client had to pad to 1200 bytes (RFC 9000 §8.2.1).
+                probeResponses.append((data, address, datagramSize >= 1200))
+            }
         case .connectionClose:
             enterDraining(now: now)
         }

@@ -85,6 +85,8 @@ extension QUICConnection {
             case .newConnectionID(let frame):
                 // Only worth sending again while the ID is still in use.
                 if localIDs.contains(where: { $0.sequence == frame.sequence }) { pendingNewIDs.append(frame) }
+            case .pathChallenge:
+                pathValidation?.challengeOwed = true
             case .newToken(let token):
                 pendingAddressToken = token
             case .stopSending, .ack:
@@ -138,6 +140,7 @@ extension QUICConnection {
         case .handshaking, .established:
             break
         }
+        checkPathValidation(now: now)
         if now >= lastReceivedAt + idleTimeout {
             // Idle connections end silently (RFC 9000 §10.1).
             finish()
@@ -177,6 +180,7 @@ extension QUICConnection {
         }
         var deadline = lastReceivedAt + idleTimeout
         if let loss = lossDetectionDeadline { deadline = min(deadline, loss.deadline) }
+        if let validation = pathValidation { deadline = min(deadline, validation.deadline) }
         for index in 0..<3 where spaces[index].writeKey != nil {
             if let ack = spaces[index].received.ackDeadline { deadline = min(deadline, ack) }
         }

@@ -24,13 +24,38 @@ extension QUICConnection {
         var isPadded = false
     }
 
-    /// Every datagram there is room and reason to send now.
-    func flush(now: NIODeadline) -> [ByteBuffer] {
-        var datagrams: [ByteBuffer] = []
+    /// Every datagram there is room and reason to send now, with where each goes.
+    func flush(now: NIODeadline) -> [(datagram: ByteBuffer, address: SocketAddress)] {
+        var datagrams: [(ByteBuffer, SocketAddress)] = []
+        while let response = probeResponses.popLast() {
+            if let datagram = buildProbeResponse(response.data, padded: response.padded, now: now) {
+                datagrams.append((datagram, response.address))
+            }
+        }
         while datagrams.count < 64, let datagram = buildDatagram(now: now) {
-            datagrams.append(datagram)
+            datagrams.append((datagram, remoteAddress))
         }
         return datagrams
+    }
+
+    /// A PATH_RESPONSE alone, for a challenge from an address the connection is not using.
+    private func buildProbeResponse(_ data: UInt64, padded: Bool, now: NIODeadline) -> ByteBuffer? {
+        guard state == .established, let key = spaces[2].writeKey else { return nil }
+        var datagram = allocator.buffer(capacity: padded ? 1200 : 64)
+        let number = spaces[2].nextPacketNumber
+        spaces[2].nextPacketNumber += 1
+        datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | 0x03))
+        datagram.writeConnectionID(peerID)
+        let numberOffset = datagram.writerIndex
+        datagram.writeInteger(UInt32(truncatingIfNeeded: number))
+        Frame.pathResponse(data).encode(into: &datagram)
+        if padded { datagram.writeRepeatingByte(0, count: 1200 - datagram.writerIndex - QUICPacketKey.tagLength) }
+        seal(
+            OpenPacket(
+                space: 2, start: 0, lengthOffset: nil, numberOffset: numberOffset, numberLength: 4, number: number,
+                key: key, frames: [], isAckEliciting: true),
+            into: &datagram, now: now)
+        return datagram
     }
 
     private var datagramLimit: Int {
@@ -47,6 +72,7 @@ extension QUICConnection {
         var datagram = allocator.buffer(capacity: limit)
         var open: OpenPacket?
         var carriesInitial = false
+        var carriesChallenge = false
         for index in 0..<3 {
             guard let key = spaces[index].writeKey, !spaces[index].isDiscarded else { continue }
             // 1-RTT packets wait for the handshake (no half-RTT data is sent).
@@ -60,11 +86,15 @@ extension QUICConnection {
                 continue
             }
             if index == 0, packet.isAckEliciting { carriesInitial = true }
+            if packet.frames.contains(where: { if case .pathChallenge = $0 { true } else { false } }) {
+                carriesChallenge = true
+            }
             open = packet
         }
         guard var last = open else { return nil }
         // Padding goes in the last packet: PADDING frames are zero bytes (RFC 9000 §19.1).
-        let minimum = carriesInitial ? Self.minimumInitialDatagram : 0
+        // So are datagrams probing a path, to prove it carries full-size packets (RFC 9000 §8.2.1).
+        let minimum = carriesInitial || carriesChallenge ? Self.minimumInitialDatagram : 0
         let padding = max(0, min(minimum, limit) - datagram.writerIndex - QUICPacketKey.tagLength)
         if padding > 0 {
             datagram.writeRepeatingByte(0, count: padding)
@@ -154,6 +184,7 @@ extension QUICConnection {
         if spaces[index].cryptoSend.hasPending { return true }
         guard index == 2 else { return false }
         return sendsHandshakeDone || sendsMaxData || !pathResponses.isEmpty || !pendingNewIDs.isEmpty
+            || pathValidation?.challengeOwed == true
             || pendingAddressToken != nil
             || sendsMaxStreams.bidirectional
             || sendsMaxStreams.unidirectional || !sendingStreams.isEmpty
@@ -176,6 +207,12 @@ extension QUICConnection {
             packet.frames.append(.handshakeDone)
             packet.isAckEliciting = true
             sendsHandshakeDone = false
+        }
+        if let validation = pathValidation, validation.challengeOwed, end - datagram.writerIndex >= 9 {
+            Frame.pathChallenge(validation.challenge).encode(into: &datagram)
+            pathValidation?.challengeOwed = false
+            packet.frames.append(.pathChallenge)
+            packet.isAckEliciting = true
         }
         while let challenge = pathResponses.first, end - datagram.writerIndex >= 9 {
             Frame.pathResponse(challenge).encode(into: &datagram)

@@ -81,6 +81,10 @@ public final class QUICConnection {
     var sendsHandshakeDone = false
     var establishedEventPending = false
     var pathResponses: [UInt64] = []
+    /// Answers to PATH_CHALLENGE frames that came from another address than the current path's: they go back
+    /// to where the challenge came from.
+    var probeResponses: [(data: UInt64, address: SocketAddress, padded: Bool)] = []
+    var pathValidation: PathValidation?
     /// The CONNECTION_CLOSE frame to send (and repeat while closing).
     var closeFrame: ConnectionCloseFrame?
     /// A CONNECTION_CLOSE is owed: once on closing, then once per packet that arrives while closing.

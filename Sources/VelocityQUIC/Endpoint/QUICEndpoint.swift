@@ -226,10 +226,8 @@ public final class QUICEndpoint: ChannelInboundHandler {
                     "tls_resumed": "\(tls.resumed)", "tls_server_name": "\(tls.serverName ?? "")",
                 ])
         }
-        for datagram in connection.flush(now: now) {
-            context.write(
-                wrapOutboundOut(AddressedEnvelope(remoteAddress: connection.remoteAddress, data: datagram)),
-                promise: nil)
+        for (datagram, address) in connection.flush(now: now) {
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
         }
         guard !connection.isClosed, let deadline = connection.nextDeadline else {
             forget(connection)

@@ -12,6 +12,7 @@ enum SentFrame {
     case stopSending(id: UInt64, errorCode: UInt64)
     case newConnectionID(NewConnectionIDFrame)
     case newToken(ByteBuffer)
+    case pathChallenge
     /// An ACK frame: once the peer acknowledges it, older ranges need not be sent again.
     case ack(largest: UInt64)
 }

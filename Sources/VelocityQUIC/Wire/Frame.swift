@@ -106,6 +106,14 @@ extension Frame {
 
     /// Whether a packet holding this frame must be acknowledged (RFC 9000 §13.2.1). PADDING is not
     /// ack-eliciting yet still counts toward bytes in flight; see ``countsInFlight``.
+    /// Frames that probe a path (RFC 9000 §9.1): a packet of only these does not move the connection there.
+    var isProbing: Bool {
+        switch self {
+        case .padding, .pathChallenge, .pathResponse, .newConnectionID: true
+        default: false
+        }
+    }
+
     var isAckEliciting: Bool {
         switch self {
         case .padding, .ack, .connectionClose: false
