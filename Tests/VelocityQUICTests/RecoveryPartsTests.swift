@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func newRenoHalvesOncePerRecoveryPeriod() {
-        var reno = NewReno(maxDatagramSize: 1200)
+        var reno = CongestionController(.newReno, maxDatagramSize: 1200)
         let start = NIODeadline.now()
         let initial = reno.window
         reno.onSent(bytes: 1200)
@@ -92,6 +92,47 @@ import Testing
         #expect(reno.bytesInFlight == 0)
     }
 
+    @Test func cubicCutsLessAndRegainsItsMaximumFasterThanReno() {
+        let start = NIODeadline.now()
+        var cubic = CongestionController(.cubic, maxDatagramSize: 1200)
+        var reno = CongestionController(.newReno, maxDatagramSize: 1200)
+        // Grow both to 100 datagrams in slow start, then lose a packet.
+        for controller in [0, 1] {
+            for _ in 0..<90 {
+                if controller == 0 {
+                    cubic.onSent(bytes: 1200)
+                    cubic.onAcknowledged(bytes: 1200, sentAt: start, now: start, smoothedRTT: .milliseconds(20))
+                } else {
+                    reno.onSent(bytes: 1200)
+                    reno.onAcknowledged(bytes: 1200, sentAt: start, now: start, smoothedRTT: .milliseconds(20))
+                }
+            }
+        }
+        #expect(cubic.window == 120_000 && reno.window == 120_000)
+        let lossAt = start + .milliseconds(1)
+        cubic.onSent(bytes: 1200)
+        reno.onSent(bytes: 1200)
+        cubic.onLost(bytes: 1200, sentAt: start, now: lossAt)
+        reno.onLost(bytes: 1200, sentAt: start, now: lossAt)
+        #expect(cubic.window == 84_000 && reno.window == 60_000)
+        // Two seconds of full windows acknowledged, 100 ms apart (K is 4.2 s for W_max 100): CUBIC is back near
+        // its maximum, while Reno has grown one datagram per round trip.
+        var now = lossAt
+        for _ in 0..<20 {
+            now = now + .milliseconds(100)
+            for _ in 0..<(cubic.window / 1200) {
+                cubic.onSent(bytes: 1200)
+                cubic.onAcknowledged(bytes: 1200, sentAt: now, now: now, smoothedRTT: .milliseconds(100))
+            }
+            for _ in 0..<(reno.window / 1200) {
+                reno.onSent(bytes: 1200)
+                reno.onAcknowledged(bytes: 1200, sentAt: now, now: now, smoothedRTT: .milliseconds(100))
+            }
+        }
+        #expect(cubic.window > 100_000 && cubic.window <= 120_000 + 1200)
+        #expect(reno.window == 84_000)
+    }
+
     @Test func rttFollowsSamplesAndSubtractsAckDelay() {
         var rtt = RTTEstimator()
         rtt.add(sample: .milliseconds(100), ackDelay: .zero)
@@ -99,5 +140,18 @@ import Testing
         rtt.add(sample: .milliseconds(120), ackDelay: .milliseconds(20))
         #expect(rtt.smoothed == .milliseconds(100))
         #expect(rtt.probeTimeout > rtt.smoothed)
+    }
+
+    @Test func pacerAllowsABurstThenSpacesDatagramsOverTheRoundTrip() {
+        var pacer = Pacer(maxDatagramSize: 1000)
+        let start = NIODeadline.now()
+        // A 100 kB window over 100 ms paces at 1.25 kB per ms once the ten-datagram burst is spent.
+        for _ in 0..<10 {
+            #expect(pacer.check(size: 1000, window: 100_000, smoothedRTT: .milliseconds(100), now: start) == nil)
+            pacer.onSent(bytes: 1000)
+        }
+        let wait = pacer.check(size: 1000, window: 100_000, smoothedRTT: .milliseconds(100), now: start)
+        #expect(wait != nil && wait! - start > .microseconds(700) && wait! - start < .microseconds(900))
+        #expect(pacer.check(size: 1000, window: 100_000, smoothedRTT: .milliseconds(100), now: wait!) == nil)
     }
 }

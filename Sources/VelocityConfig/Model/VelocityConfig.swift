@@ -55,8 +55,20 @@ public struct QUICConfig: Decodable, Sendable, Equatable {
         case never
     }
 
+    public enum CongestionControl: String, ConfigKeyword, Sendable {
+        case cubic
+        case newReno = "new_reno"
+    }
+
     /// Default `auto`.
     public var retry: RetryPolicy?
+    /// Default `cubic`.
+    public var congestionControl: CongestionControl?
+
+    enum CodingKeys: String, CodingKey {
+        case retry
+        case congestionControl = "congestion_control"
+    }
 }
 
 /// The admin API's own settings.

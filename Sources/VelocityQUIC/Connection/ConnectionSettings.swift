@@ -13,6 +13,7 @@ public struct ConnectionSettings: Sendable {
     public var maxAckDelay: TimeAmount = .milliseconds(25)
     /// The UDP payload size packets are built to: safe on any path with an IPv6-sized MTU.
     public var maxDatagramSize = 1350
+    public var congestionControl = CongestionControlAlgorithm.cubic
 
     public init() {}
 }

@@ -17,7 +17,7 @@ extension QUICConnection {
     func migrate(to address: SocketAddress, datagramSize: Int, now: NIODeadline) {
         let previous = pathValidation?.previous ?? remoteAddress
         if address.ipAddress != remoteAddress.ipAddress {
-            congestion = NewReno(maxDatagramSize: settings.maxDatagramSize)
+            congestion = CongestionController(settings.congestionControl, maxDatagramSize: settings.maxDatagramSize)
             rtt = RTTEstimator()
         }
         remoteAddress = address

@@ -24,7 +24,10 @@ extension QUICConnection {
             rtt.add(sample: now - newest.sentAt, ackDelay: index == 2 ? min(reported, peerMaxAckDelay) : .zero)
         }
         for packet in acknowledged {
-            if packet.inFlight { congestion.onAcknowledged(bytes: packet.size, sentAt: packet.sentAt) }
+            if packet.inFlight {
+                congestion.onAcknowledged(
+                    bytes: packet.size, sentAt: packet.sentAt, now: now, smoothedRTT: rtt.smoothed)
+            }
             for frame in packet.frames {
                 switch frame {
                 case .ack(let largest): spaces[index].received.peerAcknowledged(upTo: largest)
@@ -181,6 +184,7 @@ extension QUICConnection {
         var deadline = lastReceivedAt + idleTimeout
         if let loss = lossDetectionDeadline { deadline = min(deadline, loss.deadline) }
         if let validation = pathValidation { deadline = min(deadline, validation.deadline) }
+        if let pacing = pacingDeadline { deadline = min(deadline, pacing) }
         for index in 0..<3 where spaces[index].writeKey != nil {
             if let ack = spaces[index].received.ackDeadline { deadline = min(deadline, ack) }
         }

@@ -27,6 +27,7 @@ extension QUICConnection {
     /// Every datagram there is room and reason to send now, with where each goes.
     func flush(now: NIODeadline) -> [(datagram: ByteBuffer, address: SocketAddress)] {
         var datagrams: [(ByteBuffer, SocketAddress)] = []
+        pacingDeadline = nil
         while let response = probeResponses.popLast() {
             if let datagram = buildProbeResponse(response.data, padded: response.padded, now: now) {
                 datagrams.append((datagram, response.address))
@@ -113,7 +114,14 @@ extension QUICConnection {
         let ackDue = received.ackDeadline.map { $0 <= now } ?? false
         // Beyond ACKs, packets need room in the congestion window, unless they are probes.
         let probe = spaces[index].probesWanted > 0
-        let mayElicit = probe || congestion.available >= settings.maxDatagramSize
+        var mayElicit = probe || congestion.available >= settings.maxDatagramSize
+        if mayElicit, !probe, hasFrames(space: index),
+            let wait = pacer.check(
+                size: settings.maxDatagramSize, window: congestion.window, smoothedRTT: rtt.smoothed, now: now)
+        {
+            pacingDeadline = wait
+            mayElicit = false
+        }
         guard ackDue || (mayElicit && hasFrames(space: index)) || probe else { return nil }
 
         let number = spaces[index].nextPacketNumber
@@ -309,6 +317,7 @@ extension QUICConnection {
                 number: packet.number, sentAt: now, size: size, isAckEliciting: packet.isAckEliciting,
                 inFlight: inFlight, frames: packet.frames))
         congestion.onSent(bytes: size)
+        pacer.onSent(bytes: size)
         if packet.isAckEliciting { spaces[packet.space].lastAckElicitingSentAt = now }
     }
 

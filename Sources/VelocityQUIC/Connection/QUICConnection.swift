@@ -41,7 +41,10 @@ public final class QUICConnection {
     var application: QUICApplication?
     var spaces = [PacketNumberSpace(), PacketNumberSpace(), PacketNumberSpace()]
     var rtt = RTTEstimator()
-    var congestion: NewReno
+    var congestion: CongestionController
+    var pacer: Pacer
+    /// When the pacer lets the next datagram go, while it holds one back.
+    var pacingDeadline: NIODeadline?
     var ptoCount = 0
     var peerParameters: TransportParameters?
     var peerMaxAckDelay: TimeAmount = .milliseconds(25)
@@ -122,7 +125,8 @@ public final class QUICConnection {
         self.peerID = peerID
         self.remoteAddress = remoteAddress
         self.handshake = handshake
-        self.congestion = NewReno(maxDatagramSize: settings.maxDatagramSize)
+        self.congestion = CongestionController(settings.congestionControl, maxDatagramSize: settings.maxDatagramSize)
+        self.pacer = Pacer(maxDatagramSize: settings.maxDatagramSize)
         self.maxClientBidirectional = settings.maxBidirectionalStreams
         self.maxClientUnidirectional = settings.maxUnidirectionalStreams
         self.receiveLimit = settings.connectionWindow

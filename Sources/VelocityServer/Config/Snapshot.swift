@@ -33,6 +33,8 @@ public final class Snapshot: Sendable {
     let idleTimeout: TimeAmount
     /// `quic.retry`, read when a QUIC connection starts.
     let quicRetry: QUICEndpoint.RetryPolicy
+    /// `quic.congestion_control` and the timeouts, read when a QUIC connection starts.
+    let quicSettings: ConnectionSettings
 
     convenience init(
         revision: Int64,
@@ -94,6 +96,10 @@ public final class Snapshot: Sendable {
             case .always: .always
             case .never: .never
             }
+        var settings = ConnectionSettings()
+        settings.idleTimeout = idleTimeout
+        settings.congestionControl = config.quic?.congestionControl == .newReno ? .newReno : .cubic
+        quicSettings = settings
     }
 
     /// The same config with other certificates (an internal certificate was renewed); no new revision.

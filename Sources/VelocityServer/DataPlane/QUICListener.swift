@@ -27,7 +27,8 @@ enum QUICListener {
                     let endpoint = QUICEndpoint(logger: logger) {
                         let snapshot = snapshots.load()
                         return QUICEndpoint.Configuration(
-                            tls: snapshot.quicTLS, certificates: snapshot.certificates, retry: snapshot.quicRetry,
+                            tls: snapshot.quicTLS, certificates: snapshot.certificates,
+                            settings: snapshot.quicSettings, retry: snapshot.quicRetry,
                             makeApplication: { alpn in alpn == EchoApplication.alpn ? EchoApplication() : nil })
                     }
                     try channel.pipeline.syncOperations.addHandler(endpoint)
