@@ -99,6 +99,11 @@ let package = Package(
             dependencies: ["VelocityConfig", "VelocityHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
             path: "benchmarks/routing"
         ),
+        .executableTarget(
+            name: "QUICParserFuzz",
+            dependencies: ["VelocityQUIC", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Fuzz/QUICParserFuzz"
+        ),
         .testTarget(name: "VelocityConfigTests", dependencies: ["VelocityConfig"]),
         .testTarget(name: "VelocityStoreTests", dependencies: ["VelocityStore"]),
         .testTarget(
