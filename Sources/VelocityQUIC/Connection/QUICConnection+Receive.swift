@@ -155,7 +155,11 @@ extension QUICConnection {
             try receiveReset(id: id, errorCode: errorCode, finalSize: finalSize)
         case .stopSending(let id, let errorCode):
             try checkLocallyReadable(id)
-            if var stream = streams[id], !stream.sendClosed {
+            // It may come before any data, and then opens the client's stream like data would (RFC 9000 §3.2).
+            if QUICStream.isClientInitiated(id), !QUICStream.isBidirectional(id) {
+                throw .streamState("STOP_SENDING for a stream only the client sends on")
+            }
+            if var stream = try openedStream(id), !stream.sendClosed {
                 stream.sendClosed = true
                 stream.pendingReset = (errorCode, stream.send.sendOffset)
                 streams[id] = stream
@@ -165,7 +169,7 @@ extension QUICConnection {
             sendLimit = max(sendLimit, maximum)
         case .maxStreamData(let id, let maximum):
             try checkLocallyReadable(id)
-            if var stream = streams[id], maximum > stream.sendLimit {
+            if var stream = try openedStream(id), maximum > stream.sendLimit {
                 stream.sendLimit = maximum
                 streams[id] = stream
                 if stream.send.hasPending { scheduleSending(id) }
@@ -269,6 +273,11 @@ extension QUICConnection {
         }
     }
 
+    /// The stream a frame refers to: a client stream is opened if new, a server stream must already exist.
+    private func openedStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
+        QUICStream.isClientInitiated(id) ? try clientStream(id) : streams[id]
+    }
+
     /// The stream a client frame refers to, opening it (and every lower ID of its kind) if it is new; nil when
     /// it is already finished and forgotten.
     private func clientStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
@@ -336,10 +345,14 @@ extension QUICConnection {
     }
 
     private func receiveReset(id: UInt64, errorCode: UInt64, finalSize: UInt64) throws(TransportError) {
-        guard var stream = try clientStream(id), !stream.finDelivered else { return }
-        if let known = stream.finalSize, known != finalSize || finalSize < stream.receive.highestOffset {
+        guard var stream = try clientStream(id) else { return }
+        if let known = stream.finalSize, known != finalSize {
             throw .finalSize("reset changes the final size")
         }
+        guard finalSize >= stream.receive.highestOffset else {
+            throw .finalSize("reset below data already received")
+        }
+        guard !stream.finDelivered else { return }
         receivedTotal += finalSize - min(finalSize, stream.receive.highestOffset)
         guard receivedTotal <= receiveLimit else {
             throw .flowControl("connection window exceeded")

@@ -32,6 +32,7 @@ extension QUICConnection {
                 switch frame {
                 case .ack(let largest): spaces[index].received.peerAcknowledged(upTo: largest)
                 case .stream(let id, _, _, _): streamFrameSettled(id)
+                case .resetStream(let id, _, _): retireIfFinished(id)
                 default: break
                 }
             }
