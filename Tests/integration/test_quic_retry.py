@@ -5,6 +5,7 @@ not let a client skip the Retry."""
 import asyncio
 import os
 import socket
+import time
 
 import pytest
 
@@ -152,3 +153,27 @@ def test_a_new_token_lets_the_next_connection_skip_the_retry(retrying):
     assert run(connection(tokens[0])) == 0
     # An altered token is worth nothing: the client is asked to Retry again.
     assert run(connection(bytes([tokens[0][0] ^ 1]) + tokens[0][1:])) == 1
+
+
+def test_one_address_gets_at_most_1024_connections(make_velocity):
+    """With Retry off, Initials from one address beyond 1,024 open connections are dropped unanswered."""
+    server = make_velocity()
+    server.https_port = free_port()
+    server.start(quic_config(server.https_port) | {"quic": {"retry": "never"}}, env=EXPERIMENTAL)
+    initials = client_initials(server.https_port, 1100)
+    answered = set()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        sock.settimeout(2)
+        for index, datagram in enumerate(initials):
+            sock.sendto(datagram, ("127.0.0.1", server.https_port))
+            if index % 50 == 49:
+                time.sleep(0.02)  # let the server keep up, so no Initial is lost in the socket
+        try:
+            while True:
+                reply, _ = sock.recvfrom(4096)
+                if reply[0] & 0xF0 == 0xC0:
+                    answered.add(reply[6 : 6 + reply[5]])  # the client's ID, which the server answers to
+        except socket.timeout:
+            pass
+    assert len(answered) == 1024

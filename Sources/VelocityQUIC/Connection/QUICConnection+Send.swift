@@ -264,6 +264,7 @@ extension QUICConnection {
         while turns > 0, end - datagram.writerIndex > 24, let id = sendingStreams.popFirst() {
             turns -= 1
             guard var stream = streams[id] else { continue }
+            stream.isScheduled = false
             if stream.sendsLimitUpdate {
                 Frame.maxStreamData(id: id, maximum: stream.receiveLimit).encode(into: &datagram)
                 packet.frames.append(.maxStreamData(id: id))
@@ -293,10 +294,11 @@ extension QUICConnection {
                     stream.inFlightFrames += 1
                 }
             }
-            streams[id] = stream
             if stream.send.hasPending && !stream.sendClosed || stream.pendingReset != nil {
+                stream.isScheduled = true
                 sendingStreams.append(id)
             }
+            streams[id] = stream
         }
     }
 

@@ -35,6 +35,8 @@ public final class QUICConnection {
     /// The client's ID, which every packet we send is addressed to.
     var peerID: ConnectionID
     public internal(set) var remoteAddress: SocketAddress
+    /// The address the connection started from, which its per-address count belongs to.
+    let acceptedFrom: SocketAddress
 
     var state = State.handshaking
     let handshake: QUICHandshake
@@ -124,6 +126,7 @@ public final class QUICConnection {
         self.localIDs = [(0, localID)]
         self.peerID = peerID
         self.remoteAddress = remoteAddress
+        self.acceptedFrom = remoteAddress
         self.handshake = handshake
         self.congestion = CongestionController(settings.congestionControl, maxDatagramSize: settings.maxDatagramSize)
         self.pacer = Pacer(maxDatagramSize: settings.maxDatagramSize)
@@ -214,7 +217,9 @@ public final class QUICConnection {
     }
 
     func scheduleSending(_ id: UInt64) {
-        if !sendingStreams.contains(id) { sendingStreams.append(id) }
+        guard streams[id]?.isScheduled == false else { return }
+        streams[id]!.isScheduled = true
+        sendingStreams.append(id)
     }
 
     // MARK: Closing

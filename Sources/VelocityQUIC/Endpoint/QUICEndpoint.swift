@@ -48,8 +48,10 @@ public final class QUICEndpoint: ChannelInboundHandler {
     /// Handshakes in progress beyond which `auto` asks new clients to Retry: a flood of spoofed Initials then
     /// costs the server one small packet each instead of a key exchange.
     public static let retryThreshold = 256
-    /// How long a Retry token is good for: one round trip is all it needs.
-    private static let retryTokenLifetime = TimeAmount.seconds(10)
+    /// Connections the endpoint holds at most, and at most per client IP address: bounds on the memory a flood
+    /// of (address-validated) handshakes can take. Initials beyond them are dropped.
+    public static let maxConnections = 100_000
+    public static let maxConnectionsPerAddress = 1_024
 
     private let configuration: () -> Configuration
     private let logger: Logger
@@ -61,6 +63,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// Connections whose handshake has not completed, by local ID, for the Retry policy.
     private var handshaking: Set<ConnectionID> = []
+    /// Open connections by their first local ID, and how many each client IP address has.
+    private var live: [ConnectionID: QUICConnection] = [:]
+    private var livePerAddress: [String: Int] = [:]
     private let tokenKey = QUICTokenKey()
     private let resetKey = QUICResetTokenKey()
     /// Stateless resets sent in the current second, and when it started: a bound on what forged packets to
@@ -74,7 +79,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
         self.configuration = configuration
     }
 
-    public var connectionCount: Int { Set(connections.values.map(ObjectIdentifier.init)).count }
+    public var connectionCount: Int { live.count }
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -83,11 +88,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
     public func handlerRemoved(context: ChannelHandlerContext) {
         for (_, timer) in timers { timer.task.cancel() }
         timers = [:]
-        for connection in Set(connections.values.map(ObjectIdentifier.init)).compactMap({ id in
-            connections.values.first { ObjectIdentifier($0) == id }
-        }) {
-            connection.finish()
-        }
+        for connection in live.values { connection.finish() }
+        live = [:]
+        livePerAddress = [:]
         connections = [:]
         self.context = nil
     }
@@ -170,6 +173,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
         _ header: PacketHeader, retriedFrom original: ConnectionID?, validated: Bool, configuration: Configuration,
         from address: SocketAddress, context: ChannelHandlerContext, now: NIODeadline
     ) -> QUICConnection? {
+        let source = address.ipAddress ?? ""
+        guard live.count < Self.maxConnections, livePerAddress[source, default: 0] < Self.maxConnectionsPerAddress
+        else { return nil }
         var localID = header.destination
         if original == nil {
             localID = ConnectionID.random(count: Self.localIDLength)
@@ -210,6 +216,8 @@ public final class QUICEndpoint: ChannelInboundHandler {
         }
         connections[localID] = connection
         connections[header.destination] = connection
+        live[localID] = connection
+        livePerAddress[source, default: 0] += 1
         return connection
     }
 
@@ -253,6 +261,11 @@ public final class QUICEndpoint: ChannelInboundHandler {
         timers.removeValue(forKey: connection.localID)?.task.cancel()
         for id in connection.routingIDs where connections[id] === connection {
             connections[id] = nil
+        }
+        if live.removeValue(forKey: connection.localID) != nil {
+            let source = connection.acceptedFrom.ipAddress ?? ""
+            livePerAddress[source, default: 1] -= 1
+            if livePerAddress[source] == 0 { livePerAddress[source] = nil }
         }
         connection.finish()
     }

@@ -24,6 +24,8 @@ struct QUICStream {
     /// Packets carrying this stream's frames that are neither acknowledged nor lost: the stream stays until
     /// none is left, so lost data can still be sent again.
     var inFlightFrames = 0
+    /// In the connection's queue of streams with something to send.
+    var isScheduled = false
 
     init(id: UInt64, receiveWindow: UInt64, sendLimit: UInt64) {
         self.id = id
