@@ -64,10 +64,13 @@ public struct QUICConfig: Decodable, Sendable, Equatable {
     public var retry: RetryPolicy?
     /// Default `cubic`.
     public var congestionControl: CongestionControl?
+    /// A directory for a qlog file per connection (diagnostics); none by default.
+    public var qlogDir: String?
 
     enum CodingKeys: String, CodingKey {
         case retry
         case congestionControl = "congestion_control"
+        case qlogDir = "qlog_dir"
     }
 }
 

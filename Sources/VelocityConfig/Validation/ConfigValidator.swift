@@ -95,6 +95,9 @@ private struct MeaningChecker {
                     at: JSONPointer.root.appending("timeouts").appending(member), "between 100 and 3600000 ms")
             }
         }
+        if let directory = config.quic?.qlogDir, !directory.hasPrefix("/") || directory.utf8.contains(0) {
+            throw ConfigError(at: JSONPointer.root.appending("quic").appending("qlog_dir"), "an absolute path")
+        }
         try checkAdmin(config.admin)
         try checkListeners(config.listeners ?? [])
         try checkSites(config.sites ?? [])

@@ -14,6 +14,8 @@ public struct ConnectionSettings: Sendable {
     /// The UDP payload size packets are built to: safe on any path with an IPv6-sized MTU.
     public var maxDatagramSize = 1350
     public var congestionControl = CongestionControlAlgorithm.cubic
+    /// Where each connection's qlog is written (`<connection ID>.sqlog`); nil for none.
+    public var qlogDirectory: String?
 
     public init() {}
 }

@@ -90,6 +90,7 @@ extension QUICConnection {
         let cryptoBefore = spaces[index].cryptoReceive.readOffset
         var isAckEliciting = false
         var isProbing = true
+        var logged: [Frame]? = qlog == nil ? nil : []
         do throws(TransportError) {
             while payload.readableBytes > 0 {
                 let frame = try Frame.parse(from: &payload)
@@ -98,6 +99,7 @@ extension QUICConnection {
                 }
                 isAckEliciting = isAckEliciting || frame.isAckEliciting
                 isProbing = isProbing && frame.isProbing
+                logged?.append(frame)
                 try handle(
                     frame, space: index, packetDestination: header.destination, from: address,
                     datagramSize: datagram.readableBytes, now: now)
@@ -107,6 +109,11 @@ extension QUICConnection {
         } catch {
             close(error, now: now)
             return received
+        }
+        if let logged {
+            qlog?.packetReceived(
+                type: Self.packetTypeName(space: index), number: number, size: header.end - start, frames: logged,
+                now: now)
         }
         spaces[index].received.insert(
             number, isAckEliciting: isAckEliciting, now: now,

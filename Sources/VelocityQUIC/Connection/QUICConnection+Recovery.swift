@@ -39,6 +39,7 @@ extension QUICConnection {
         }
         detectLostPackets(space: index, now: now)
         ptoCount = 0
+        qlog?.metrics(window: congestion.window, bytesInFlight: congestion.bytesInFlight, rtt: rtt, now: now)
     }
 
     func detectLostPackets(space index: Int, now: NIODeadline) {
@@ -56,6 +57,9 @@ extension QUICConnection {
             return false
         }
         spaces[index].lossTime = lossTime
+        if !lost.isEmpty {
+            qlog?.packetsLost(type: Self.packetTypeName(space: index), numbers: lost.map(\.number), now: now)
+        }
         for packet in lost {
             if packet.inFlight { congestion.onLost(bytes: packet.size, sentAt: packet.sentAt, now: now) }
             requeue(packet.frames, space: index)

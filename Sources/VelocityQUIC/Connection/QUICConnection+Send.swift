@@ -312,6 +312,9 @@ extension QUICConnection {
             &datagram, start: packet.start, numberOffset: packet.numberOffset, numberLength: packet.numberLength,
             number: packet.number, key: packet.key)
         let size = datagram.writerIndex - packet.start
+        qlog?.packetSent(
+            type: Self.packetTypeName(space: packet.space), number: packet.number, size: size, frames: packet.frames,
+            now: now)
         let inFlight = packet.isAckEliciting || packet.isPadded
         guard inFlight else { return }
         spaces[packet.space].sent.append(

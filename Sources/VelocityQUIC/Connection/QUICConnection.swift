@@ -112,6 +112,8 @@ public final class QUICConnection {
     /// Asks the endpoint to send what the application queued outside of a read.
     var wakeUp: (() -> Void)?
     var lastReceivedAt: NIODeadline
+    /// The connection's qlog, when `quic.qlog_dir` is set.
+    var qlog: QLog?
     /// Some packet from the client decrypted: until then the connection may be a forgery to forget at once.
     var hasAuthenticatedPacket = false
     let allocator: ByteBufferAllocator
@@ -166,6 +168,11 @@ public final class QUICConnection {
     }
 
     public var isClosed: Bool { state == .closed }
+
+    /// The qlog name of a packet number space's packets.
+    static func packetTypeName(space index: Int) -> String {
+        index == 0 ? "initial" : index == 1 ? "handshake" : "1RTT"
+    }
 
     /// Whether the handshake completed since the last call, for the endpoint to log it once.
     func takeEstablishedEvent() -> Bool {
@@ -229,6 +236,7 @@ public final class QUICConnection {
         case .closing, .draining, .closed: return
         case .handshaking, .established: break
         }
+        qlog?.closed(reason: "error \(frame.errorCode): \(String(buffer: frame.reason))", now: now)
         closeFrame = frame
         closeFrameOwed = true
         state = .closing(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
@@ -242,12 +250,15 @@ public final class QUICConnection {
         default: break
         }
         state = .draining(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
+        qlog?.closed(reason: "closed by the client", now: now)
         application?.connectionClosed(self)
         application = nil
     }
 
     /// Called when the connection leaves the table for good.
     func finish() {
+        qlog?.closed(reason: "finished", now: .now())
+        qlog = nil
         state = .closed
         application?.connectionClosed(self)
         application = nil

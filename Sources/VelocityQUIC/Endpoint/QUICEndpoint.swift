@@ -146,6 +146,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
             connection.receive(datagram, from: envelope.remoteAddress, now: now)
             // A datagram that only looks like an Initial leaves nothing behind.
             guard connection.hasAuthenticatedPacket else {
+                connection.qlog?.discard()
                 forget(connection)
                 return
             }
@@ -197,6 +198,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
             peerID: header.source, remoteAddress: address, handshake: handshake, now: now,
             allocator: context.channel.allocator)
         connection.makeApplication = configuration.makeApplication
+        connection.qlog = configuration.settings.qlogDirectory.map {
+            QLog(directory: $0, connectionID: header.destination, now: now)
+        }
         connection.issueConnectionID = { [unowned self, unowned connection] in
             var id = ConnectionID.random(count: Self.localIDLength)
             while self.connections[id] != nil { id = ConnectionID.random(count: Self.localIDLength) }

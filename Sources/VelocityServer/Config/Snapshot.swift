@@ -99,6 +99,7 @@ public final class Snapshot: Sendable {
         var settings = ConnectionSettings()
         settings.idleTimeout = idleTimeout
         settings.congestionControl = config.quic?.congestionControl == .newReno ? .newReno : .cubic
+        settings.qlogDirectory = config.quic?.qlogDir
         quicSettings = settings
     }
 
