@@ -54,6 +54,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
     public static let maxConnectionsPerAddress = 1_024
 
     private let configuration: () -> Configuration
+    private let segmentationOffload: Bool
+    /// Datagrams per offloaded write; the kernel's limit is 64.
+    private static let maxSegments = 64
     private let logger: Logger
     /// Every ID a connection answers to: the one the client first chose and ours.
     private var connections: [ConnectionID: QUICConnection] = [:]
@@ -74,8 +77,10 @@ public final class QUICEndpoint: ChannelInboundHandler {
     private var resetWindowStart = NIODeadline.uptimeNanoseconds(0)
     private static let resetsPerSecond = 100
 
-    public init(logger: Logger, configuration: @escaping () -> Configuration) {
+    /// `segmentationOffload`: the socket may be given several datagrams in one buffer (Linux UDP_SEGMENT).
+    public init(logger: Logger, segmentationOffload: Bool, configuration: @escaping () -> Configuration) {
         self.logger = logger
+        self.segmentationOffload = segmentationOffload
         self.configuration = configuration
     }
 
@@ -97,13 +102,30 @@ public final class QUICEndpoint: ChannelInboundHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let datagram = envelope.data
         let now = NIODeadline.now()
+        // With receive offload the kernel hands over several datagrams of one size at once.
+        guard let segment = envelope.metadata?.segmentSize, segment > 0, envelope.data.readableBytes > segment else {
+            receive(envelope.data, from: envelope.remoteAddress, now: now, context: context)
+            return
+        }
+        var offset = 0
+        while offset < envelope.data.readableBytes {
+            let length = min(segment, envelope.data.readableBytes - offset)
+            receive(
+                envelope.data.getSlice(at: offset, length: length)!, from: envelope.remoteAddress, now: now,
+                context: context)
+            offset += length
+        }
+    }
+
+    private func receive(
+        _ datagram: ByteBuffer, from address: SocketAddress, now: NIODeadline, context: ChannelHandlerContext
+    ) {
         guard let destination = PacketHeader.destination(of: datagram, shortHeaderIDLength: Self.localIDLength) else {
             return
         }
         if let connection = connections[destination] {
-            connection.receive(datagram, from: envelope.remoteAddress, now: now)
+            connection.receive(datagram, from: address, now: now)
             touched[connection.localID] = connection
             return
         }
@@ -111,7 +133,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
             let header = try PacketHeader.parse(datagram, at: 0, shortHeaderIDLength: Self.localIDLength)
             if header.type == .oneRTT {
                 sendStatelessReset(
-                    for: header.destination, received: datagram.readableBytes, to: envelope.remoteAddress, now: now,
+                    for: header.destination, received: datagram.readableBytes, to: address, now: now,
                     context: context)
                 return
             }
@@ -121,7 +143,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
             else { return }
             let configuration = configuration()
             let token = header.token.flatMap {
-                AddressToken.open($0, with: tokenKey, for: envelope.remoteAddress, now: now)
+                AddressToken.open($0, with: tokenKey, for: address, now: now)
             }
             var retriedFrom: ConnectionID?
             var validated = false
@@ -135,15 +157,15 @@ public final class QUICEndpoint: ChannelInboundHandler {
                 break
             }
             if !validated, needsRetry(configuration.retry) {
-                sendRetry(for: header, to: envelope.remoteAddress, now: now, context: context)
+                sendRetry(for: header, to: address, now: now, context: context)
                 return
             }
             guard
                 let connection = accept(
                     header, retriedFrom: retriedFrom, validated: validated, configuration: configuration,
-                    from: envelope.remoteAddress, context: context, now: now)
+                    from: address, context: context, now: now)
             else { return }
-            connection.receive(datagram, from: envelope.remoteAddress, now: now)
+            connection.receive(datagram, from: address, now: now)
             // A datagram that only looks like an Initial leaves nothing behind.
             guard connection.hasAuthenticatedPacket else {
                 connection.qlog?.discard()
@@ -154,7 +176,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
         } catch .unsupportedVersion(_, let destination, let source) {
             guard datagram.readableBytes >= 1200 else { return }
             sendVersionNegotiation(
-                to: envelope.remoteAddress, destination: source, source: destination, context: context)
+                to: address, destination: source, source: destination, context: context)
         } catch {
             return
         }
@@ -238,9 +260,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
                     "tls_resumed": "\(tls.resumed)", "tls_server_name": "\(tls.serverName ?? "")",
                 ])
         }
-        for (datagram, address) in connection.flush(now: now) {
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
-        }
+        send(connection.flush(now: now), context: context)
         guard !connection.isClosed, let deadline = connection.nextDeadline else {
             forget(connection)
             return
@@ -258,6 +278,38 @@ public final class QUICEndpoint: ChannelInboundHandler {
             context.flush()
         }
         timers[connection.localID] = (deadline, task)
+    }
+
+    /// Writes datagrams; with segmentation offload, runs of equal-size datagrams to one address go to the kernel
+    /// as one buffer it splits, which saves a system call per datagram on bulk transfers.
+    private func send(_ datagrams: [(datagram: ByteBuffer, address: SocketAddress)], context: ChannelHandlerContext) {
+        var index = 0
+        while index < datagrams.count {
+            let (first, address) = datagrams[index]
+            let size = first.readableBytes
+            var end = index + 1
+            if segmentationOffload {
+                // Equal sizes, and a shorter last one, may share a write (UDP_SEGMENT).
+                while end < datagrams.count, end - index < Self.maxSegments, datagrams[end].address == address,
+                    datagrams[end - 1].datagram.readableBytes == size, datagrams[end].datagram.readableBytes <= size
+                {
+                    end += 1
+                }
+            }
+            guard end - index > 1 else {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: first)), promise: nil)
+                index += 1
+                continue
+            }
+            var batch = context.channel.allocator.buffer(capacity: size * (end - index))
+            for position in index..<end { batch.writeImmutableBuffer(datagrams[position].datagram) }
+            let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
+                ecnState: .transportNotCapable, packetInfo: nil, segmentSize: size)
+            context.write(
+                wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: batch, metadata: metadata)),
+                promise: nil)
+            index = end
+        }
     }
 
     private func forget(_ connection: QUICConnection) {

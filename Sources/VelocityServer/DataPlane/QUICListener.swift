@@ -17,14 +17,22 @@ enum QUICListener {
         -> any Channel
     {
         let logger = Logger(label: "velocity.quic")
-        let bootstrap = DatagramBootstrap(group: group)
+        let offload = System.supportsUDPSegmentationOffload && System.supportsUDPReceiveOffload
+        var bootstrap = DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.datagramVectorReadMessageCount, value: batch)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: batch * largestDatagram))
+        if offload {
+            // Receive offload hands over up to 64 KiB per read, which the allocator above already allows for.
+            bootstrap = bootstrap.channelOption(.datagramReceiveOffload, value: true)
+                .channelOption(.datagramReceiveSegmentSize, value: true)
+        }
+        bootstrap =
+            bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let endpoint = QUICEndpoint(logger: logger) {
+                    let endpoint = QUICEndpoint(logger: logger, segmentationOffload: offload) {
                         let snapshot = snapshots.load()
                         return QUICEndpoint.Configuration(
                             tls: snapshot.quicTLS, certificates: snapshot.certificates,
