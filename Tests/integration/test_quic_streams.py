@@ -6,7 +6,7 @@ import asyncio
 
 import aioquic.asyncio
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.quic.events import StreamDataReceived, StreamReset
+from aioquic.quic.events import DatagramFrameReceived, StreamDataReceived, StreamReset
 
 from quic_clients import configuration, echo_stream, run
 from test_quic import quic  # noqa: F401  (fixture)
@@ -82,3 +82,53 @@ def test_unidirectional_client_streams_are_read_not_echoed(quic):
         assert not [e for e in protocol.events if getattr(e, "stream_id", None) == stream]
 
     session(quic, body)
+
+
+class DatagramRecorder(Recorder):
+    def quic_event_received(self, event):
+        if isinstance(event, DatagramFrameReceived):
+            self.events.append(event)
+            self.changed.set()
+        super().quic_event_received(event)
+
+
+def datagram_session(server, body, **options):
+    async def run_session():
+        config = configuration("aioquic", server.root, max_datagram_frame_size=65536, **options)
+        async with aioquic.asyncio.connect(
+            "127.0.0.1", server.https_port, configuration=config, create_protocol=DatagramRecorder
+        ) as protocol:
+            await body(protocol, protocol._quic)
+
+    run(run_session())
+
+
+def test_datagrams_are_echoed_when_enabled(quic):
+    assert quic.api("PUT", "/config/quic", {"datagrams": True}).status_code == 200
+
+    async def body(protocol, client):
+        assert client._remote_max_datagram_frame_size == 65535
+        sent = [f"datagram {index}".encode() * (index + 1) for index in range(20)]
+        for data in sent:
+            client.send_datagram_frame(data)
+        protocol.transmit()
+        echoed = await protocol.wait_for(lambda e: isinstance(e, DatagramFrameReceived) and e.data == sent[-1])
+        received = {e.data for e in protocol.events if isinstance(e, DatagramFrameReceived)}
+        # Unreliable, but nothing is lost on loopback.
+        assert echoed and received == set(sent)
+
+    datagram_session(quic, body)
+
+
+def test_a_datagram_when_they_are_off_closes_the_connection(quic):
+    """Off by default: the server does not offer them, and a client sending one anyway breaks the protocol."""
+
+    async def body(protocol, client):
+        assert client._remote_max_datagram_frame_size is None
+        client._remote_max_datagram_frame_size = 65535  # pretend it was offered
+        client.send_datagram_frame(b"unwanted")
+        protocol.transmit()
+        await asyncio.wait_for(protocol.wait_closed(), 5)
+        assert client._close_event.error_code == 0x0A  # PROTOCOL_VIOLATION
+
+    datagram_session(quic, body)

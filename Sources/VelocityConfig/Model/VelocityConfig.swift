@@ -66,11 +66,14 @@ public struct QUICConfig: Decodable, Sendable, Equatable {
     public var congestionControl: CongestionControl?
     /// A directory for a qlog file per connection (diagnostics); none by default.
     public var qlogDir: String?
+    /// Unreliable datagrams (RFC 9221) for applications that use them. Default false.
+    public var datagrams: Bool?
 
     enum CodingKeys: String, CodingKey {
         case retry
         case congestionControl = "congestion_control"
         case qlogDir = "qlog_dir"
+        case datagrams
     }
 }
 

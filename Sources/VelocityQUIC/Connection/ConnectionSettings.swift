@@ -14,6 +14,8 @@ public struct ConnectionSettings: Sendable {
     /// The UDP payload size packets are built to: safe on any path with an IPv6-sized MTU.
     public var maxDatagramSize = 1350
     public var congestionControl = CongestionControlAlgorithm.cubic
+    /// The largest DATAGRAM frame (RFC 9221) accepted; 0, the default, turns unreliable datagrams off.
+    public var maxDatagramFrameSize: UInt64 = 0
     /// Where each connection's qlog is written (`<connection ID>.sqlog`); nil for none.
     public var qlogDirectory: String?
 

@@ -190,8 +190,13 @@ extension QUICConnection {
             break
         case .newToken, .handshakeDone:
             throw .protocolViolation("frame only a server may send")
-        case .datagram:
-            throw .protocolViolation("DATAGRAM frames were not enabled")
+        case .datagram(let data):
+            // The frame's size without its optional length field: the most lenient reading of the limit.
+            guard settings.maxDatagramFrameSize > 0, UInt64(1 + data.readableBytes) <= settings.maxDatagramFrameSize
+            else {
+                throw .protocolViolation("DATAGRAM frames are off or this one is too large")
+            }
+            application?.received(datagram: data, connection: self)
         case .pathChallenge(let data):
             if address == remoteAddress {
                 pathResponses.append(data)

@@ -193,7 +193,7 @@ extension QUICConnection {
         guard index == 2 else { return false }
         return sendsHandshakeDone || sendsMaxData || !pathResponses.isEmpty || !pendingNewIDs.isEmpty
             || pathValidation?.challengeOwed == true
-            || pendingAddressToken != nil
+            || pendingAddressToken != nil || !pendingDatagrams.isEmpty
             || sendsMaxStreams.bidirectional
             || sendsMaxStreams.unidirectional || !sendingStreams.isEmpty
     }
@@ -254,6 +254,13 @@ extension QUICConnection {
             packet.frames.append(.maxStreams(bidirectional: bidirectional))
             packet.isAckEliciting = true
             if bidirectional { sendsMaxStreams.bidirectional = false } else { sendsMaxStreams.unidirectional = false }
+        }
+        // Datagrams go before stream data, which can wait; one that does not fit waits for the next packet.
+        while let data = pendingDatagrams.first,
+            end - datagram.writerIndex >= Frame.datagramHeaderSize(length: data.readableBytes) + data.readableBytes
+        {
+            Frame.datagram(pendingDatagrams.removeFirst()).encode(into: &datagram)
+            packet.isAckEliciting = true
         }
         writeStreamFrames(into: &datagram, end: end, packet: &packet)
     }

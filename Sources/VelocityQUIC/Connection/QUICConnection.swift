@@ -6,6 +6,8 @@ import VelocityTLS
 public protocol QUICApplication: AnyObject {
     /// Stream data in order; `fin` marks its end.
     func received(_ data: ByteBuffer, onStream id: UInt64, fin: Bool, connection: QUICConnection)
+    /// An unreliable datagram (RFC 9221), when the server enables them.
+    func received(datagram: ByteBuffer, connection: QUICConnection)
     /// The peer abandoned its side of a stream (RESET_STREAM).
     func streamReset(_ id: UInt64, errorCode: UInt64, connection: QUICConnection)
     func connectionClosed(_ connection: QUICConnection)
@@ -86,6 +88,7 @@ public final class QUICConnection {
     var sendsHandshakeDone = false
     var establishedEventPending = false
     var pathResponses: [UInt64] = []
+    var pendingDatagrams = CircularBuffer<ByteBuffer>()
     /// Answers to PATH_CHALLENGE frames that came from another address than the current path's: they go back
     /// to where the challenge came from.
     var probeResponses: [(data: UInt64, address: SocketAddress, padded: Bool)] = []
@@ -164,6 +167,7 @@ public final class QUICConnection {
         parameters.initialMaxStreamsUni = settings.maxUnidirectionalStreams
         parameters.maxAckDelay = UInt64(settings.maxAckDelay.nanoseconds / 1_000_000)
         parameters.activeConnectionIDLimit = 4
+        parameters.maxDatagramFrameSize = settings.maxDatagramFrameSize
         return parameters
     }
 
@@ -200,6 +204,22 @@ public final class QUICConnection {
         streams[id] = stream
         scheduleSending(id)
     }
+
+    /// Queues an unreliable datagram (RFC 9221): sent once, within the congestion window, never again if lost.
+    /// Returns false when the client does not accept datagrams or this one is larger than it allows.
+    @discardableResult
+    public func sendDatagram(_ data: ByteBuffer) -> Bool {
+        let limit = peerParameters?.maxDatagramFrameSize ?? 0
+        let frameSize = UInt64(Frame.datagramHeaderSize(length: data.readableBytes) + data.readableBytes)
+        guard frameSize <= limit, frameSize <= UInt64(settings.maxDatagramSize - 64),
+            pendingDatagrams.count < Self.maxPendingDatagrams
+        else { return false }
+        pendingDatagrams.append(data)
+        return true
+    }
+
+    /// Datagrams waiting for room beyond this many are refused: they are worth little once late.
+    static let maxPendingDatagrams = 256
 
     /// Abandons our side of a stream (RESET_STREAM).
     public func resetStream(_ id: UInt64, errorCode: UInt64) {

@@ -13,6 +13,10 @@ public final class EchoApplication: QUICApplication {
         connection.write(data, toStream: id, fin: fin)
     }
 
+    public func received(datagram: ByteBuffer, connection: QUICConnection) {
+        connection.sendDatagram(datagram)
+    }
+
     public func streamReset(_ id: UInt64, errorCode: UInt64, connection: QUICConnection) {
         connection.resetStream(id, errorCode: errorCode)
     }

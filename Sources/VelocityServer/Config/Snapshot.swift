@@ -100,6 +100,8 @@ public final class Snapshot: Sendable {
         settings.idleTimeout = idleTimeout
         settings.congestionControl = config.quic?.congestionControl == .newReno ? .newReno : .cubic
         settings.qlogDirectory = config.quic?.qlogDir
+        // Any datagram that fits in a packet (RFC 9221 §3).
+        settings.maxDatagramFrameSize = config.quic?.datagrams == true ? 65535 : 0
         quicSettings = settings
     }
 
