@@ -101,17 +101,22 @@ actor ListenerSet {
             }
         switch address {
         case .inet(let host, let port):
-            if host.isEmpty {
-                // "::" accepts IPv4 too on a dual-stack host; fall back where IPv6 is off.
-                do {
-                    return try await bootstrap.bind(host: "::", port: port).get()
-                } catch {
-                    return try await bootstrap.bind(host: "0.0.0.0", port: port).get()
-                }
-            }
-            return try await bootstrap.bind(host: host, port: port).get()
+            return try await Self.bind(host: host, port: port) { try await bootstrap.bind(host: $0, port: $1).get() }
         case .unix(let path):
             return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        }
+    }
+
+    /// Binds `host:port`; an empty host means every interface: "::", which accepts IPv4 too on a dual-stack
+    /// host, else "0.0.0.0" where IPv6 is off.
+    static func bind(
+        host: String, port: Int, _ bind: (String, Int) async throws -> any Channel
+    ) async throws -> any Channel {
+        guard host.isEmpty else { return try await bind(host, port) }
+        do {
+            return try await bind("::", port)
+        } catch {
+            return try await bind("0.0.0.0", port)
         }
     }
 }

@@ -45,13 +45,9 @@ enum QUICListener {
         guard case .inet(let host, let port) = address else {
             throw IOError(errnoCode: EINVAL, reason: "QUIC listens on IP addresses only")
         }
-        if host.isEmpty {
-            do {
-                return try await bootstrap.bind(host: "::", port: port).get()
-            } catch {
-                return try await bootstrap.bind(host: "0.0.0.0", port: port).get()
-            }
+        let configured = bootstrap
+        return try await ListenerSet.bind(host: host, port: port) {
+            try await configured.bind(host: $0, port: $1).get()
         }
-        return try await bootstrap.bind(host: host, port: port).get()
     }
 }
