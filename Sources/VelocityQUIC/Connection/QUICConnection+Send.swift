@@ -43,19 +43,12 @@ extension QUICConnection {
     private func buildProbeResponse(_ data: UInt64, padded: Bool, now: NIODeadline) -> ByteBuffer? {
         guard state == .established, let key = spaces[2].writeKey else { return nil }
         var datagram = allocator.buffer(capacity: padded ? 1200 : 64)
-        let number = spaces[2].nextPacketNumber
+        var packet = startPacket(space: 2, key: key, numberLength: 4, into: &datagram)
         spaces[2].nextPacketNumber += 1
-        datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | 0x03))
-        datagram.writeConnectionID(peerID)
-        let numberOffset = datagram.writerIndex
-        datagram.writeInteger(UInt32(truncatingIfNeeded: number))
         Frame.pathResponse(data).encode(into: &datagram)
+        packet.isAckEliciting = true
         if padded { datagram.writeRepeatingByte(0, count: 1200 - datagram.writerIndex - QUICPacketKey.tagLength) }
-        seal(
-            OpenPacket(
-                space: 2, start: 0, lengthOffset: nil, numberOffset: numberOffset, numberLength: 4, number: number,
-                key: key, frames: [], isAckEliciting: true),
-            into: &datagram, now: now)
+        seal(packet, into: &datagram, now: now)
         return datagram
     }
 
@@ -124,31 +117,10 @@ extension QUICConnection {
         }
         guard ackDue || (mayElicit && hasFrames(space: index)) || probe else { return nil }
 
-        let number = spaces[index].nextPacketNumber
-        let numberLength = PacketNumber.length(for: number, largestAcked: spaces[index].largestAcknowledged)
+        let numberLength = PacketNumber.length(
+            for: spaces[index].nextPacketNumber, largestAcked: spaces[index].largestAcknowledged)
         let start = datagram.writerIndex
-        var lengthOffset: Int?
-        if index == 2 {
-            datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | UInt8(numberLength - 1)))
-            datagram.writeConnectionID(peerID)
-        } else {
-            datagram.writeInteger(UInt8(0xC0 | (index == 0 ? 0x00 : 0x20) | UInt8(numberLength - 1)))
-            datagram.writeInteger(PacketHeader.version1)
-            datagram.writeInteger(UInt8(peerID.count))
-            datagram.writeConnectionID(peerID)
-            datagram.writeInteger(UInt8(localID.count))
-            datagram.writeConnectionID(localID)
-            if index == 0 { datagram.writeQUICVarInt(0) }  // no token
-            lengthOffset = datagram.writerIndex
-            datagram.writeQUICVarInt(0, length: 2)
-        }
-        let numberOffset = datagram.writerIndex
-        for shift in stride(from: (numberLength - 1) * 8, through: 0, by: -8) {
-            datagram.writeInteger(UInt8(truncatingIfNeeded: number >> UInt64(shift)))
-        }
-        var packet = OpenPacket(
-            space: index, start: start, lengthOffset: lengthOffset, numberOffset: numberOffset,
-            numberLength: numberLength, number: number, key: key, frames: [], isAckEliciting: false)
+        var packet = startPacket(space: index, key: key, numberLength: numberLength, into: &datagram)
         let end = limit - QUICPacketKey.tagLength
 
         if received.hasNewRanges || ackDue, let ack = ackFrame(space: index, now: now),
@@ -173,10 +145,40 @@ extension QUICConnection {
             return nil
         }
         // The header-protection sample needs four bytes after the packet number's start (RFC 9001 §5.4.2).
-        let payload = datagram.writerIndex - numberOffset
+        let payload = datagram.writerIndex - packet.numberOffset
         if payload < 4 { datagram.writeRepeatingByte(0, count: 4 - payload) }
         spaces[index].nextPacketNumber += 1
         return packet
+    }
+
+    /// Writes a packet's header and number (not yet counted as used) at the datagram's end.
+    private func startPacket(
+        space index: Int, key: QUICPacketKey, numberLength: Int, into datagram: inout ByteBuffer
+    ) -> OpenPacket {
+        let start = datagram.writerIndex
+        let number = spaces[index].nextPacketNumber
+        var lengthOffset: Int?
+        if index == 2 {
+            datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | UInt8(numberLength - 1)))
+            datagram.writeConnectionID(peerID)
+        } else {
+            datagram.writeInteger(UInt8(0xC0 | (index == 0 ? 0x00 : 0x20) | UInt8(numberLength - 1)))
+            datagram.writeInteger(PacketHeader.version1)
+            datagram.writeInteger(UInt8(peerID.count))
+            datagram.writeConnectionID(peerID)
+            datagram.writeInteger(UInt8(localID.count))
+            datagram.writeConnectionID(localID)
+            if index == 0 { datagram.writeQUICVarInt(0) }  // no token
+            lengthOffset = datagram.writerIndex
+            datagram.writeQUICVarInt(0, length: 2)
+        }
+        let numberOffset = datagram.writerIndex
+        for shift in stride(from: (numberLength - 1) * 8, through: 0, by: -8) {
+            datagram.writeInteger(UInt8(truncatingIfNeeded: number >> UInt64(shift)))
+        }
+        return OpenPacket(
+            space: index, start: start, lengthOffset: lengthOffset, numberOffset: numberOffset,
+            numberLength: numberLength, number: number, key: key, frames: [], isAckEliciting: false)
     }
 
     private func ackFrame(space index: Int, now: NIODeadline) -> ACKFrame? {
@@ -350,27 +352,8 @@ extension QUICConnection {
         guard limit >= Self.minimumPacketRoom else { return nil }
         var datagram = allocator.buffer(capacity: limit)
         spaces[index].probesWanted = 0
-        let number = spaces[index].nextPacketNumber
+        let packet = startPacket(space: index, key: key, numberLength: 4, into: &datagram)
         spaces[index].nextPacketNumber += 1
-        var packet = OpenPacket(
-            space: index, start: 0, lengthOffset: nil, numberOffset: 0, numberLength: 4, number: number, key: key,
-            frames: [], isAckEliciting: false)
-        if index == 2 {
-            datagram.writeInteger(UInt8(0x40 | (keyPhase ? 0x04 : 0) | 0x03))
-            datagram.writeConnectionID(peerID)
-        } else {
-            datagram.writeInteger(UInt8(0xC0 | (index == 0 ? 0x00 : 0x20) | 0x03))
-            datagram.writeInteger(PacketHeader.version1)
-            datagram.writeInteger(UInt8(peerID.count))
-            datagram.writeConnectionID(peerID)
-            datagram.writeInteger(UInt8(localID.count))
-            datagram.writeConnectionID(localID)
-            if index == 0 { datagram.writeQUICVarInt(0) }
-            packet.lengthOffset = datagram.writerIndex
-            datagram.writeQUICVarInt(0, length: 2)
-        }
-        packet.numberOffset = datagram.writerIndex
-        datagram.writeInteger(UInt32(truncatingIfNeeded: number))
         let room = limit - datagram.writerIndex - QUICPacketKey.tagLength
         if frame.reason.readableBytes > room - 24 {
             frame.reason =
