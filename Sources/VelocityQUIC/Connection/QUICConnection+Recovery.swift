@@ -9,12 +9,24 @@ extension QUICConnection {
         guard ack.largest < spaces[index].nextPacketNumber else {
             throw .protocolViolation("ACK of a packet never sent")
         }
+        // Both lists are sorted, so one pass pairs them: packets ascending, ranges from the lowest.
         var acknowledged: [SentPacket] = []
-        spaces[index].sent.removeAll { packet in
-            guard ack.ranges.contains(where: { $0.contains(packet.number) }) else { return false }
-            acknowledged.append(packet)
-            return true
+        var sent = spaces[index].sent
+        spaces[index].sent = []
+        var kept = 0
+        var range = ack.ranges.count - 1
+        for position in sent.indices {
+            let packet = sent[position]
+            while range >= 0, ack.ranges[range].upperBound < packet.number { range -= 1 }
+            if range >= 0, ack.ranges[range].contains(packet.number) {
+                acknowledged.append(packet)
+            } else {
+                sent[kept] = packet
+                kept += 1
+            }
         }
+        sent.removeLast(sent.count - kept)
+        spaces[index].sent = sent
         guard let newest = acknowledged.last else { return }
         spaces[index].largestAcknowledged = max(spaces[index].largestAcknowledged ?? 0, ack.largest)
         if newest.number == ack.largest, acknowledged.contains(where: \.isAckEliciting) {
