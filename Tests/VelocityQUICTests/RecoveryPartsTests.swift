@@ -154,4 +154,27 @@ import Testing
         #expect(wait != nil && wait! - start > .microseconds(700) && wait! - start < .microseconds(900))
         #expect(pacer.check(size: 1000, window: 100_000, smoothedRTT: .milliseconds(100), now: wait!) == nil)
     }
+
+    @Test func ecnMarksTenPacketsThenOnlyWhatTheClientConfirms() {
+        var confirmed = ECNValidation()
+        for _ in 0..<10 {
+            #expect(confirmed.marksPackets)
+            confirmed.onSent(marked: true)
+        }
+        #expect(!confirmed.marksPackets)
+        var failed = confirmed
+        // The client counts the marks: marking goes on; a CE mark is congestion.
+        let counted = confirmed.onAcknowledged(
+            markedPackets: 4, counts: ECNCounts(ect0: 4, ect1: 0, ce: 0), space: 2)
+        #expect(!counted && confirmed.marksPackets)
+        let congested = confirmed.onAcknowledged(
+            markedPackets: 2, counts: ECNCounts(ect0: 5, ect1: 0, ce: 1), space: 2)
+        #expect(congested)
+        // Counts that fall short of the marked packets acknowledged mean the marks are lost on the way.
+        _ = confirmed.onAcknowledged(markedPackets: 3, counts: ECNCounts(ect0: 6, ect1: 0, ce: 1), space: 2)
+        #expect(!confirmed.marksPackets)
+        // A client that sends no counts for marked packets fails the test too.
+        _ = failed.onAcknowledged(markedPackets: 1, counts: nil, space: 2)
+        #expect(!failed.marksPackets)
+    }
 }

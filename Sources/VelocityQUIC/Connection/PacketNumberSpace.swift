@@ -14,6 +14,8 @@ struct PacketNumberSpace {
     /// In flight, in packet number order.
     var sent: [SentPacket] = []
     var received = ReceivedPackets()
+    /// ECN codepoints of the packets received, reported back in ACK frames.
+    var receivedECN = ECNCounts(ect0: 0, ect1: 0, ce: 0)
 
     var cryptoReceive = ReassemblyBuffer()
     var cryptoSend = SendBuffer()

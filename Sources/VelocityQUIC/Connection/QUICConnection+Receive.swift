@@ -4,7 +4,11 @@ import VelocityTLS
 extension QUICConnection {
     /// Processes every packet of a datagram from the client (coalesced packets, RFC 9000 §12.2). Packets that do
     /// not decrypt are dropped one by one; a protocol error closes this connection only.
-    func receive(_ datagram: ByteBuffer, from address: SocketAddress, now: NIODeadline) {
+    func receive(
+        _ datagram: ByteBuffer, from address: SocketAddress,
+        ecn: NIOExplicitCongestionNotificationState = .transportNotCapable,
+        now: NIODeadline
+    ) {
         switch state {
         case .handshaking, .established: break
         case .closing:
@@ -27,6 +31,12 @@ extension QUICConnection {
             }
             hasAuthenticatedPacket = true
             lastReceivedAt = now
+            switch ecn {
+            case .transportCapableFlag0: spaces[packet.space].receivedECN.ect0 += 1
+            case .transportCapableFlag1: spaces[packet.space].receivedECN.ect1 += 1
+            case .congestionExperienced: spaces[packet.space].receivedECN.ce += 1
+            case .transportNotCapable: break
+            }
             if address != remoteAddress, packet.space == 2, !packet.isProbing, state == .established,
                 packet.number == spaces[2].received.largest
             {

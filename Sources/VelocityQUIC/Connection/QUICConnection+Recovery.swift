@@ -28,7 +28,15 @@ extension QUICConnection {
         sent.removeLast(sent.count - kept)
         spaces[index].sent = sent
         guard let newest = acknowledged.last else { return }
+        let raisesLargest = spaces[index].largestAcknowledged.map { ack.largest > $0 } ?? true
         spaces[index].largestAcknowledged = max(spaces[index].largestAcknowledged ?? 0, ack.largest)
+        // Counts only grow, so an ACK that arrives late says nothing new about them (RFC 9000 §13.4.2.1).
+        if raisesLargest,
+            ecn.onAcknowledged(
+                markedPackets: acknowledged.reduce(0) { $0 + ($1.ecnMarked ? 1 : 0) }, counts: ack.ecn, space: index)
+        {
+            congestion.onCongestion(sentAt: newest.sentAt, now: now)
+        }
         if newest.number == ack.largest, acknowledged.contains(where: \.isAckEliciting) {
             // Only the application space reports a meaningful delay; it is capped at the agreed maximum.
             let exponent = peerParameters?.ackDelayExponent ?? 3

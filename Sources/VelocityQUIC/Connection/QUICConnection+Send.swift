@@ -1,6 +1,14 @@
 import NIOCore
 import VelocityTLS
 
+/// A datagram ready for the socket.
+struct OutgoingDatagram {
+    var data: ByteBuffer
+    var address: SocketAddress
+    /// Sent with the ECT(0) codepoint.
+    var ecnMarked: Bool
+}
+
 /// Building datagrams: packets of every level with something to send are coalesced into one datagram
 /// (RFC 9000 §12.2), within the congestion window and the anti-amplification limit.
 extension QUICConnection {
@@ -24,17 +32,17 @@ extension QUICConnection {
         var isPadded = false
     }
 
-    /// Every datagram there is room and reason to send now, with where each goes.
-    func flush(now: NIODeadline) -> [(datagram: ByteBuffer, address: SocketAddress)] {
-        var datagrams: [(ByteBuffer, SocketAddress)] = []
+    /// Every datagram there is room and reason to send now.
+    func flush(now: NIODeadline) -> [OutgoingDatagram] {
+        var datagrams: [OutgoingDatagram] = []
         pacingDeadline = nil
         while let response = probeResponses.popLast() {
             if let datagram = buildProbeResponse(response.data, padded: response.padded, now: now) {
-                datagrams.append((datagram, response.address))
+                datagrams.append(OutgoingDatagram(data: datagram, address: response.address, ecnMarked: false))
             }
         }
         while datagrams.count < 64, let datagram = buildDatagram(now: now) {
-            datagrams.append((datagram, remoteAddress))
+            datagrams.append(datagram)
         }
         return datagrams
     }
@@ -58,12 +66,15 @@ extension QUICConnection {
         return limit
     }
 
-    private func buildDatagram(now: NIODeadline) -> ByteBuffer? {
-        if case .closing = state { return buildClose() }
+    private func buildDatagram(now: NIODeadline) -> OutgoingDatagram? {
+        if case .closing = state {
+            return buildClose().map { OutgoingDatagram(data: $0, address: remoteAddress, ecnMarked: false) }
+        }
         guard state == .handshaking || state == .established else { return nil }
         let limit = datagramLimit
         guard limit >= Self.minimumPacketRoom else { return nil }
         var datagram = allocator.buffer(capacity: limit)
+        let marked = ecn.marksPackets
         var open: OpenPacket?
         var carriesInitial = false
         var carriesChallenge = false
@@ -73,7 +84,7 @@ extension QUICConnection {
             if index == 2, state != .established { continue }
             if let previous = open {
                 guard limit - datagram.writerIndex - QUICPacketKey.tagLength >= Self.minimumPacketRoom else { break }
-                seal(previous, into: &datagram, now: now)
+                seal(previous, into: &datagram, marked: marked, now: now)
                 open = nil
             }
             guard let packet = writePacket(space: index, key: key, into: &datagram, limit: limit, now: now) else {
@@ -94,9 +105,9 @@ extension QUICConnection {
             datagram.writeRepeatingByte(0, count: padding)
             last.isPadded = true
         }
-        seal(last, into: &datagram, now: now)
+        seal(last, into: &datagram, marked: marked, now: now)
         bytesSent += datagram.readableBytes
-        return datagram
+        return OutgoingDatagram(data: datagram, address: remoteAddress, ecnMarked: marked)
     }
 
     /// Writes one packet's header and frames; nil (writing nothing) when the space has nothing worth sending.
@@ -187,7 +198,9 @@ extension QUICConnection {
         let delay = received.largestReceivedAt.map { now - $0 } ?? .zero
         // Delays are sent in units of 2^3 microseconds, the default exponent this server announces.
         let units = index == 2 ? UInt64(max(0, delay.nanoseconds / 1000)) >> 3 : 0
-        return ACKFrame(largest: largest, delay: units, ranges: received.ranges, ecn: nil)
+        let counts = spaces[index].receivedECN
+        let reportsECN = counts.ect0 > 0 || counts.ect1 > 0 || counts.ce > 0
+        return ACKFrame(largest: largest, delay: units, ranges: received.ranges, ecn: reportsECN ? counts : nil)
     }
 
     private func hasFrames(space index: Int) -> Bool {
@@ -312,7 +325,7 @@ extension QUICConnection {
     }
 
     /// Seals a packet: its length, payload protection and header protection; then records it as sent.
-    private func seal(_ packet: OpenPacket, into datagram: inout ByteBuffer, now: NIODeadline) {
+    private func seal(_ packet: OpenPacket, into datagram: inout ByteBuffer, marked: Bool = false, now: NIODeadline) {
         if let lengthOffset = packet.lengthOffset {
             let length = datagram.writerIndex - packet.numberOffset + QUICPacketKey.tagLength
             datagram.setQUICVarInt(UInt64(length), at: lengthOffset, length: 2)
@@ -325,11 +338,12 @@ extension QUICConnection {
             type: Self.packetTypeName(space: packet.space), number: packet.number, size: size, frames: packet.frames,
             now: now)
         let inFlight = packet.isAckEliciting || packet.isPadded
+        ecn.onSent(marked: marked)
         guard inFlight else { return }
         spaces[packet.space].sent.append(
             SentPacket(
                 number: packet.number, sentAt: now, size: size, isAckEliciting: packet.isAckEliciting,
-                inFlight: inFlight, frames: packet.frames))
+                inFlight: inFlight, ecnMarked: marked, frames: packet.frames))
         congestion.onSent(bytes: size)
         pacer.onSent(bytes: size)
         if packet.isAckEliciting { spaces[packet.space].lastAckElicitingSentAt = now }

@@ -47,6 +47,7 @@ public final class QUICConnection {
     var rtt = RTTEstimator()
     var congestion: CongestionController
     var pacer: Pacer
+    var ecn = ECNValidation()
     /// When the pacer lets the next datagram go, while it holds one back.
     var pacingDeadline: NIODeadline?
     var ptoCount = 0

@@ -103,29 +103,31 @@ public final class QUICEndpoint: ChannelInboundHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let now = NIODeadline.now()
+        let ecn = envelope.metadata?.ecnState ?? .transportNotCapable
         // With receive offload the kernel hands over several datagrams of one size at once.
         guard let segment = envelope.metadata?.segmentSize, segment > 0, envelope.data.readableBytes > segment else {
-            receive(envelope.data, from: envelope.remoteAddress, now: now, context: context)
+            receive(envelope.data, from: envelope.remoteAddress, ecn: ecn, now: now, context: context)
             return
         }
         var offset = 0
         while offset < envelope.data.readableBytes {
             let length = min(segment, envelope.data.readableBytes - offset)
             receive(
-                envelope.data.getSlice(at: offset, length: length)!, from: envelope.remoteAddress, now: now,
+                envelope.data.getSlice(at: offset, length: length)!, from: envelope.remoteAddress, ecn: ecn, now: now,
                 context: context)
             offset += length
         }
     }
 
     private func receive(
-        _ datagram: ByteBuffer, from address: SocketAddress, now: NIODeadline, context: ChannelHandlerContext
+        _ datagram: ByteBuffer, from address: SocketAddress, ecn: NIOExplicitCongestionNotificationState,
+        now: NIODeadline, context: ChannelHandlerContext
     ) {
         guard let destination = PacketHeader.destination(of: datagram, shortHeaderIDLength: Self.localIDLength) else {
             return
         }
         if let connection = connections[destination] {
-            connection.receive(datagram, from: address, now: now)
+            connection.receive(datagram, from: address, ecn: ecn, now: now)
             touched[connection.localID] = connection
             return
         }
@@ -165,7 +167,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
                     header, retriedFrom: retriedFrom, validated: validated, configuration: configuration,
                     from: address, context: context, now: now)
             else { return }
-            connection.receive(datagram, from: address, now: now)
+            connection.receive(datagram, from: address, ecn: ecn, now: now)
             // A datagram that only looks like an Initial leaves nothing behind.
             guard connection.hasAuthenticatedPacket else {
                 connection.qlog?.discard()
@@ -282,31 +284,31 @@ public final class QUICEndpoint: ChannelInboundHandler {
 
     /// Writes datagrams; with segmentation offload, runs of equal-size datagrams to one address go to the kernel
     /// as one buffer it splits, which saves a system call per datagram on bulk transfers.
-    private func send(_ datagrams: [(datagram: ByteBuffer, address: SocketAddress)], context: ChannelHandlerContext) {
+    private func send(_ datagrams: [OutgoingDatagram], context: ChannelHandlerContext) {
         var index = 0
         while index < datagrams.count {
-            let (first, address) = datagrams[index]
-            let size = first.readableBytes
+            let first = datagrams[index]
+            let size = first.data.readableBytes
             var end = index + 1
             if segmentationOffload {
-                // Equal sizes, and a shorter last one, may share a write (UDP_SEGMENT).
-                while end < datagrams.count, end - index < Self.maxSegments, datagrams[end].address == address,
-                    datagrams[end - 1].datagram.readableBytes == size, datagrams[end].datagram.readableBytes <= size
+                // Equal sizes, and a shorter last one, to one address with one marking may share a write.
+                while end < datagrams.count, end - index < Self.maxSegments, datagrams[end].address == first.address,
+                    datagrams[end].ecnMarked == first.ecnMarked, datagrams[end - 1].data.readableBytes == size,
+                    datagrams[end].data.readableBytes <= size
                 {
                     end += 1
                 }
             }
-            guard end - index > 1 else {
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: first)), promise: nil)
-                index += 1
-                continue
+            var data = first.data
+            if end - index > 1 {
+                data = context.channel.allocator.buffer(capacity: size * (end - index))
+                for position in index..<end { data.writeImmutableBuffer(datagrams[position].data) }
             }
-            var batch = context.channel.allocator.buffer(capacity: size * (end - index))
-            for position in index..<end { batch.writeImmutableBuffer(datagrams[position].datagram) }
             let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
-                ecnState: .transportNotCapable, packetInfo: nil, segmentSize: size)
+                ecnState: first.ecnMarked ? .transportCapableFlag0 : .transportNotCapable, packetInfo: nil,
+                segmentSize: end - index > 1 ? size : nil)
             context.write(
-                wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: batch, metadata: metadata)),
+                wrapOutboundOut(AddressedEnvelope(remoteAddress: first.address, data: data, metadata: metadata)),
                 promise: nil)
             index = end
         }

@@ -69,6 +69,12 @@ struct CongestionController {
     /// A packet sent at `sentAt` was declared lost at `now`.
     mutating func onLost(bytes: Int, sentAt: NIODeadline, now: NIODeadline) {
         onRemoved(bytes: bytes)
+        onCongestion(sentAt: sentAt, now: now)
+    }
+
+    /// Loss, or an ECN congestion mark, of a packet sent at `sentAt`: the window shrinks once per recovery
+    /// period.
+    mutating func onCongestion(sentAt: NIODeadline, now: NIODeadline) {
         if let recoveryStart, sentAt <= recoveryStart { return }
         recoveryStart = now
         switch growth {

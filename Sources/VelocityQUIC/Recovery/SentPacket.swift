@@ -25,5 +25,7 @@ struct SentPacket {
     var isAckEliciting: Bool
     /// Counted against the congestion window: ack-eliciting or padded.
     var inFlight: Bool
+    /// Sent with the ECT(0) codepoint.
+    var ecnMarked: Bool
     var frames: [SentFrame]
 }
