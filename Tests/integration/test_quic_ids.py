@@ -1,10 +1,13 @@
 """Connection IDs the QUIC server gives out (RFC 9000 §5.1): spare IDs with stateless reset tokens, switching
 to them mid-connection, and stateless resets (§10.3) for packets to IDs of connections that are gone."""
 
+import asyncio
 import os
 import socket
 
-from quic_clients import LIBRARIES, configuration, echo_stream, run
+import pytest
+
+from quic_clients import LIBRARIES, configuration, echo, echo_stream, run
 from test_quic import quic  # noqa: F401  (fixture)
 
 
@@ -61,3 +64,41 @@ def test_packets_for_a_closed_connection_get_a_stateless_reset(quic):
             raise AssertionError(f"unexpected reply {reply!r}")
         except socket.timeout:
             pass
+
+
+def test_a_stateless_reset_from_the_client_ends_the_connection(quic):
+    """The client's NEW_CONNECTION_ID frames carry reset tokens; a datagram from the client's address that ends
+    in one makes the server drop the connection at once, without answering."""
+    import aioquic.asyncio
+
+    async def session():
+        config = configuration("aioquic", quic.root)
+        async with aioquic.asyncio.connect("127.0.0.1", quic.https_port, configuration=config) as protocol:
+            assert await echo_stream(protocol, b"before") == b"before"
+            token = protocol._quic._host_cids[-1].stateless_reset_token
+            # Looks like a short-header packet for an unknown ID, ends in the token (RFC 9000 §10.3).
+            reset = bytes([0x40 | 0x15]) + os.urandom(30) + token
+            # From the client's own socket (aioquic's is IPv6, dual-stack).
+            protocol._transport.sendto(reset, ("::ffff:127.0.0.1", quic.https_port))
+            with pytest.raises((asyncio.TimeoutError, ConnectionError)):
+                await asyncio.wait_for(echo_stream(protocol, b"after"), 3)
+
+    run(session())
+    # Another connection is unaffected.
+    sent, received = run(echo("aioquic", quic.https_port, quic.root, [1000]))
+    assert received == sent
+
+
+def test_a_forged_reset_from_elsewhere_changes_nothing(quic):
+    import aioquic.asyncio
+
+    async def session():
+        config = configuration("aioquic", quic.root)
+        async with aioquic.asyncio.connect("127.0.0.1", quic.https_port, configuration=config) as protocol:
+            token = protocol._quic._host_cids[-1].stateless_reset_token
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+                stranger.sendto(bytes([0x40 | 0x15]) + os.urandom(30) + token, ("127.0.0.1", quic.https_port))
+            await asyncio.sleep(0.2)
+            assert await echo_stream(protocol, b"still here") == b"still here"
+
+    run(session())

@@ -5,8 +5,7 @@ extension QUICConnection {
     /// Processes every packet of a datagram from the client (coalesced packets, RFC 9000 §12.2). Packets that do
     /// not decrypt are dropped one by one; a protocol error closes this connection only.
     func receive(
-        _ datagram: ByteBuffer, from address: SocketAddress,
-        ecn: NIOExplicitCongestionNotificationState = .transportNotCapable,
+        _ datagram: ByteBuffer, from address: SocketAddress, ecn: NIOExplicitCongestionNotificationState,
         now: NIODeadline
     ) {
         switch state {
@@ -195,8 +194,13 @@ extension QUICConnection {
             try retireConnectionID(sequence: sequence, packetDestination: packetDestination)
         case .pathResponse(let data):
             pathResponseReceived(data)
-        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked, .newConnectionID:
-            // The server opens no streams of its own yet and keeps sending to the client's first ID.
+        case .newConnectionID(let frame):
+            // The server keeps sending to the client's first ID; the token still tells a reset from the client.
+            if peerResetTokens.count < Self.maxPeerResetTokens, peerResetTokens.insert(frame.resetToken).inserted {
+                learnPeerResetToken?(frame.resetToken)
+            }
+        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked:
+            // The server opens no streams of its own yet.
             break
         case .newToken, .handshakeDone:
             throw .protocolViolation("frame only a server may send")

@@ -105,6 +105,12 @@ public final class QUICConnection {
     var pendingNewIDs: [NewConnectionIDFrame] = []
     /// Makes a new ID routed to this connection, with its stateless reset token (set by the endpoint).
     var issueConnectionID: (() -> (ConnectionID, StatelessResetToken))?
+    /// Stateless reset tokens of the client's IDs: a datagram ending in one means the client lost the connection.
+    var peerResetTokens: Set<StatelessResetToken> = []
+    /// The client's IDs are bounded by our active_connection_id_limit; this bounds the tokens kept.
+    static let maxPeerResetTokens = 8
+    /// Tells the endpoint a token to recognise (set by the endpoint).
+    var learnPeerResetToken: ((StatelessResetToken) -> Void)?
     /// Stops routing an ID the client retired (set by the endpoint).
     var retireLocalID: ((ConnectionID) -> Void)?
     /// Makes a NEW_TOKEN token for the client's address (set by the endpoint).
@@ -263,6 +269,12 @@ public final class QUICConnection {
         state = .closing(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
         application?.connectionClosed(self)
         application = nil
+    }
+
+    /// The client answered with a stateless reset: it has no state for this connection (RFC 9000 §10.3.1).
+    func statelessResetReceived(now: NIODeadline) {
+        qlog?.closed(reason: "stateless reset", now: now)
+        enterDraining(now: now)
     }
 
     func enterDraining(now: NIODeadline) {

@@ -69,6 +69,8 @@ public final class QUICEndpoint: ChannelInboundHandler {
     /// Open connections by their first local ID, and how many each client IP address has.
     private var live: [ConnectionID: QUICConnection] = [:]
     private var livePerAddress: [String: Int] = [:]
+    /// The clients' stateless reset tokens, for datagrams no ID routes.
+    private var peerResetTokens: [StatelessResetToken: QUICConnection] = [:]
     private let tokenKey = QUICTokenKey()
     private let resetKey = QUICResetTokenKey()
     /// Stateless resets sent in the current second, and when it started: a bound on what forged packets to
@@ -134,6 +136,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
         do {
             let header = try PacketHeader.parse(datagram, at: 0, shortHeaderIDLength: Self.localIDLength)
             if header.type == .oneRTT {
+                if recognisesStatelessReset(datagram, from: address, now: now) { return }
                 sendStatelessReset(
                     for: header.destination, received: datagram.readableBytes, to: address, now: now,
                     context: context)
@@ -232,6 +235,9 @@ public final class QUICEndpoint: ChannelInboundHandler {
             return (id, self.resetToken(for: id))
         }
         connection.retireLocalID = { [unowned self] id in self.connections[id] = nil }
+        connection.learnPeerResetToken = { [unowned self, unowned connection] token in
+            self.peerResetTokens[token] = connection
+        }
         connection.addressValidated = validated
         connection.makeAddressToken = { [unowned self, unowned connection] in
             AddressToken.returning.seal(with: self.tokenKey, for: connection.remoteAddress, now: .now())
@@ -320,12 +326,31 @@ public final class QUICEndpoint: ChannelInboundHandler {
         for id in connection.routingIDs where connections[id] === connection {
             connections[id] = nil
         }
+        for token in connection.peerResetTokens where peerResetTokens[token] === connection {
+            peerResetTokens[token] = nil
+        }
         if live.removeValue(forKey: connection.localID) != nil {
             let source = connection.acceptedFrom.ipAddress ?? ""
             livePerAddress[source, default: 1] -= 1
             if livePerAddress[source] == 0 { livePerAddress[source] = nil }
         }
         connection.finish()
+    }
+
+    /// Whether a datagram for no known ID is a client's stateless reset: it ends in a token the client gave
+    /// with one of its IDs, and comes from that client's address (RFC 9000 §10.3.1). The connection drains.
+    private func recognisesStatelessReset(_ datagram: ByteBuffer, from address: SocketAddress, now: NIODeadline)
+        -> Bool
+    {
+        guard datagram.readableBytes >= 21, !peerResetTokens.isEmpty,
+            let high = datagram.getInteger(at: datagram.writerIndex - 16, as: UInt64.self),
+            let low = datagram.getInteger(at: datagram.writerIndex - 8, as: UInt64.self),
+            let connection = peerResetTokens[StatelessResetToken(high: high, low: low)],
+            connection.remoteAddress == address
+        else { return false }
+        connection.statelessResetReceived(now: now)
+        touched[connection.localID] = connection
+        return true
     }
 
     private func resetToken(for id: ConnectionID) -> StatelessResetToken {
