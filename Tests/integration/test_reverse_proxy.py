@@ -1112,3 +1112,31 @@ def test_upstreams_endpoint_lists_every_upstream_and_its_counts(serve, upstream,
         stats = upstream_stats(site.server)
         assert (stats[gone]["healthy"], stats[gone]["fails"], stats[gone]["in_flight"]) == (False, 2, 0), stats
         assert (stats[b.dial]["healthy"], stats[b.dial]["requests"], stats[b.dial]["fails"]) == (True, 10, 0), stats
+
+
+def test_the_access_log_names_the_upstream_and_its_latency(serve, upstream, protocol):
+    """Each proxied request's access log line says which upstream answered and how long it took; a request
+    no upstream answered names the one tried, without a latency."""
+    alpha = upstream("alpha")
+    refused = dead()
+    logging = {"access_log": True, "format": "json"}
+    site = serve(
+        [
+            {"match": [{"path": ["/down"]}], "handle": [proxy(refused)]},
+            {"handle": [proxy(alpha)]},
+        ],
+        protocol,
+        logging=logging,
+    )
+    assert site.get("/up").status == 200
+    assert site.get("/down").status == 502
+    deadline = time.monotonic() + 10
+    lines = {}
+    while time.monotonic() < deadline and len(lines) < 2:
+        for text in site.server.log().splitlines():
+            if "velocity.access" in text:
+                line = json.loads(text)
+                lines[line["uri"]] = line
+        time.sleep(0.05)
+    assert lines["/up"]["upstream"] == alpha.dial and float(lines["/up"]["upstream_latency_ms"]) >= 0
+    assert lines["/down"]["upstream"] == refused and "upstream_latency_ms" not in lines["/down"]

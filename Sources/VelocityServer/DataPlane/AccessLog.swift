@@ -14,7 +14,8 @@ enum AccessLog {
         bytesOut: Int,
         started: NIODeadline,
         remote: SocketAddress?,
-        tls: TLSSessionInfo?
+        tls: TLSSessionInfo?,
+        upstream: (address: String, latency: TimeAmount?)? = nil
     ) {
         var metadata: Logger.Metadata = [
             "remote": "\(remote?.ipAddress ?? "")",
@@ -33,6 +34,12 @@ enum AccessLog {
             metadata["tls_resumed"] = "\(tls.resumed)"
             metadata["tls_post_quantum"] = "\(tls.isPostQuantum)"
             if let name = tls.serverName { metadata["tls_server_name"] = "\(name)" }
+        }
+        if let upstream {
+            metadata["upstream"] = "\(upstream.address)"
+            if let latency = upstream.latency {
+                metadata["upstream_latency_ms"] = "\(Double(latency.nanoseconds) / 1_000_000)"
+            }
         }
         logger.info("request", metadata: metadata)
     }

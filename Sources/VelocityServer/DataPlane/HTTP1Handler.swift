@@ -256,7 +256,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         if finished.snapshot.accessLog {
             AccessLog.record(
                 head: finished.head, status: status, bytesOut: bytesOut, started: finished.started,
-                remote: context.channel.remoteAddress, tls: tls)
+                remote: context.channel.remoteAddress, tls: tls,
+                upstream: finished.proxy?.lastUpstream.map { ("\($0.address)", finished.proxy?.upstreamLatency) })
         }
     }
 

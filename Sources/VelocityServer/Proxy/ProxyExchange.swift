@@ -25,6 +25,9 @@ final class ProxyExchange: UpstreamExchange {
 
     private var tried: [Int] = []
     private var current: Attempt?
+    /// For the access log: the upstream last tried, and how long it took to answer (nil if it did not).
+    private(set) var lastUpstream: Upstream?
+    private(set) var upstreamLatency: TimeAmount?
 
     /// Body parts that arrived before a connection was ready, and their size.
     private var pending: [ByteBuffer] = []
@@ -71,6 +74,7 @@ final class ProxyExchange: UpstreamExchange {
         tried.append(index)
         // The data plane made every upstream of its routers.
         let upstream = proxy.upstreams[index] as! Upstream
+        lastUpstream = upstream
         let pool = upstream.pool(for: context.eventLoop)
         if let connection = pool.take() {
             use(connection, of: upstream, reused: true)
@@ -197,6 +201,7 @@ final class ProxyExchange: UpstreamExchange {
                 current.upstream.failed(health)
             }
             current.upstream.answered(latency: latency)
+            upstreamLatency = latency
             var fields = ProxyHeaders.clientFields(response, version: head.version, proxy: proxy)
             if let index = tried.last, let cookie = proxy.stickyCookie(for: index, request: request) {
                 fields.append(HTTPField(name: .setCookie, value: cookie))
