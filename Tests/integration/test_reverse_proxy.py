@@ -1140,3 +1140,67 @@ def test_the_access_log_names_the_upstream_and_its_latency(serve, upstream, prot
         time.sleep(0.05)
     assert lines["/up"]["upstream"] == alpha.dial and float(lines["/up"]["upstream_latency_ms"]) >= 0
     assert lines["/down"]["upstream"] == refused and "upstream_latency_ms" not in lines["/down"]
+
+
+def encoding_proxy(serve, protocol, *upstreams):
+    encode = {"handler": "encode", "encodings": ["br", "gzip"], "minimum_length": 100,
+              "types": ["application/json", "text/event-stream"]}
+    return serve([{"handle": [encode, proxy(*upstreams)]}], protocol)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_encode_compresses_proxied_responses(serve, upstream, protocol, coding):
+    """`encode` before `reverse_proxy` compresses what the upstream sends, streaming, without a length."""
+    import brotli
+    import zlib
+
+    a = upstream("a")
+    site = encoding_proxy(serve, protocol, a)
+    with connect(site) as client:
+        response = client.get("/data" + "x" * 300, headers={"Accept-Encoding": coding})
+        assert response.status_code == 200
+        assert response.headers["content-encoding"] == coding
+        assert "content-length" not in response.headers or protocol == "h2"
+        assert "accept-encoding" in response.headers["vary"].lower()
+        assert json.loads(response.content)["target"].startswith("/data")  # httpx decodes gzip and br
+        plain = client.get("/data" + "x" * 300, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and json.loads(plain.content)["upstream"] == "a"
+    # The bytes on the wire really are compressed: decode them by hand.
+    with httpx.Client(http2=protocol == "h2", verify=False, timeout=30) as raw_client:
+        with raw_client.stream("GET", site.url("/data" + "y" * 300), headers={"Accept-Encoding": coding}) as response:
+            wire = b"".join(response.iter_raw())
+    decoded = zlib.decompress(wire, 16 + zlib.MAX_WBITS) if coding == "gzip" else brotli.decompress(wire)
+    assert json.loads(decoded)["target"] == "/data" + "y" * 300
+
+
+def test_encoded_events_still_arrive_as_they_are_flushed(serve, upstream, protocol):
+    import zlib
+
+    a = upstream("a")
+    site = encoding_proxy(serve, protocol, a)
+    arrivals = []
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with httpx.Client(http2=protocol == "h2", verify=False, timeout=30) as client:
+        with client.stream("GET", site.url("/sse?events=5&ms=200"), headers={"Accept-Encoding": "gzip"}) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            buffer = b""
+            for chunk in response.iter_raw():
+                now = time.time()
+                buffer += decompressor.decompress(chunk)
+                while b"\n\n" in buffer:
+                    event, buffer = buffer.split(b"\n\n", 1)
+                    fields = dict(line.split(": ", 1) for line in event.decode().splitlines())
+                    arrivals.append((int(fields["id"]), float(fields["data"]), now))
+    assert [event_id for event_id, _, _ in arrivals] == list(range(5)), arrivals
+    assert max(received - sent for _, sent, received in arrivals) < 0.05, arrivals
+
+
+def test_encode_leaves_other_types_and_encoded_upstream_responses_alone(serve, upstream, protocol):
+    a = upstream("a")
+    site = encoding_proxy(serve, protocol, a)
+    with connect(site) as client:
+        binary = client.get("/big?bytes=5000", headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in binary.headers and binary.headers["content-length"] == "5000"
+        a.extra_headers = [("Content-Encoding", "x-own")]
+        own = client.get("/data" + "x" * 300, headers={"Accept-Encoding": "gzip"})
+        assert own.headers["content-encoding"] == "x-own" and "content-length" in own.headers

@@ -39,6 +39,16 @@ public struct EncodeRule: Sendable {
         return AcceptEncoding.preferred(encodings, in: accepted)
     }
 
+    /// Makes `fields` describe the compressed representation: its encoding, `Vary`, and a validator that can
+    /// only be weak now (RFC 9110 §8.8.1). The length is the caller's to drop or set.
+    public static func markEncoded(_ fields: inout HTTPFields, _ coding: ContentEncoding) {
+        fields[.contentEncoding] = coding.token
+        if !(fields[.vary]?.lowercased().contains("accept-encoding") ?? false) {
+            fields.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        }
+        if let etag = fields[.eTag], etag.hasPrefix("\"") { fields[.eTag] = "W/" + etag }
+    }
+
     private func compresses(_ contentType: String) -> Bool {
         var type = Substring(contentType)
         if let semicolon = type.firstIndex(of: ";") { type = type[..<semicolon] }

@@ -37,7 +37,7 @@ struct ResponseWriter {
                 var compressed = ByteBuffer()
                 compressor.compress(response.body, into: &compressed, finish: true)
                 response.body = compressed
-                Self.markEncoded(&response.headerFields, coding)
+                EncodeRule.markEncoded(&response.headerFields, coding)
             }
             let length = response.body.readableBytes
             let close = writeHead(response, contentLength: length, context: context)
@@ -55,7 +55,7 @@ struct ResponseWriter {
             }
         case .file(var response, let body, let length):
             let coding = chosenEncoding(response, length: length)
-            if let coding { Self.markEncoded(&response.headerFields, coding) }
+            if let coding { EncodeRule.markEncoded(&response.headerFields, coding) }
             let close = writeHead(response, contentLength: coding == nil ? length : nil, context: context)
             guard sendsBody, let body else {
                 end(context: context, close: close)
@@ -87,15 +87,6 @@ struct ResponseWriter {
     private func chosenEncoding(_ response: StaticResponse, length: Int) -> ContentEncoding? {
         encoding?.encoding(
             request: requestFields, status: response.status, response: response.headerFields, length: length)
-    }
-
-    /// The representation is now the compressed one: its validator can only be weak (RFC 9110 §8.8.1).
-    private static func markEncoded(_ fields: inout HTTPFields, _ coding: ContentEncoding) {
-        fields[.contentEncoding] = coding.token
-        if !(fields[.vary]?.lowercased().contains("accept-encoding") ?? false) {
-            fields.append(HTTPField(name: .vary, value: "Accept-Encoding"))
-        }
-        if let etag = fields[.eTag], etag.hasPrefix("\"") { fields[.eTag] = "W/" + etag }
     }
 
     /// Writes the head; returns whether the connection closes after this response. Without a length, an

@@ -42,6 +42,8 @@ final class ProxyExchange: UpstreamExchange {
     private var headerTimer: Scheduled<Void>?
     private var status = 0
     private var bytesOut = 0
+    /// Compresses the response body when an `encode` handler asked for it and the response qualifies.
+    private var compressor: Compressor?
     private var done = false
 
     /// The upstream and connection serving the request now.
@@ -208,6 +210,16 @@ final class ProxyExchange: UpstreamExchange {
             }
             decorations.decorate(&fields)
             status = Int(response.status.code)
+            // HTTP/1.0 clients are left alone: without a length their body could only end with the connection.
+            if let rule = decorations.encoding, head.method != .HEAD, head.version != .http1_0,
+                let coding = rule.encoding(
+                    request: request.request.headerFields, status: HTTPResponse.Status(code: status),
+                    response: fields, length: fields[.contentLength].flatMap { Int($0) })
+            {
+                compressor = Compressor(coding)
+                fields[.contentLength] = nil
+                EncodeRule.markEncoded(&fields, coding)
+            }
             if response.status == .switchingProtocols {
                 // Only a client that asked may be switched; anything else is a broken upstream.
                 guard upgrade != nil else {
@@ -223,7 +235,13 @@ final class ProxyExchange: UpstreamExchange {
                     HTTPServerResponsePart.head(
                         HTTPResponseHead(version: head.version, status: response.status, headers: headers))),
                 promise: nil)
-        case .body(let buffer):
+        case .body(var buffer):
+            if let compressor {
+                // Flushed per part, so a stream of events reaches the client as it comes.
+                var compressed = ByteBuffer()
+                compressor.compress(buffer, into: &compressed, flush: true)
+                buffer = compressed
+            }
             bytesOut += buffer.readableBytes
             context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable {
@@ -232,6 +250,12 @@ final class ProxyExchange: UpstreamExchange {
         case .end where switching:
             switchProtocols(current)
         case .end:
+            if let compressor {
+                var rest = ByteBuffer()
+                compressor.compress(ByteBuffer(), into: &rest, finish: true)
+                bytesOut += rest.readableBytes
+                context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
+            }
             let reusable = requestEnded && upstreamKeepAlive && current.connection.channel.isActive
             release(close: !reusable)
             complete()
