@@ -8,8 +8,8 @@ Balancing is proved by counting at the upstreams; failures by killing, refusing,
 streaming by a 1 GiB download and upload (made on the fly, compared by SHA-256) under a bound on Velocity's
 resident memory, and by Server-Sent Events timed on one clock.
 
-Not in this slice, so not tested: https:// upstreams, h2/h2c upstreams, active health checks, WebSockets and
-Upgrade, trailers."""
+Not in this file: https:// upstreams (test_proxy_tls), active health checks (test_proxy_health); h2/h2c
+upstreams do not exist yet."""
 
 import hashlib
 import http.client
@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from velocity import dechunk, free_port, stream_bytes, vm_rss
+from velocity import dechunk, free_port, raw_exchange, require_tool, stream_bytes, vm_rss
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -1204,3 +1204,45 @@ def test_encode_leaves_other_types_and_encoded_upstream_responses_alone(serve, u
         a.extra_headers = [("Content-Encoding", "x-own")]
         own = client.get("/data" + "x" * 300, headers={"Accept-Encoding": "gzip"})
         assert own.headers["content-encoding"] == "x-own" and "content-length" in own.headers
+
+
+def test_trailers_pass_both_ways_without_forbidden_fields(serve, upstream):
+    """Trailer fields of a chunked request reach the upstream, and those of a chunked response reach the
+    client; fields a trailer may not carry (framing, authentication, hop-by-hop) are dropped on the way."""
+    a = upstream("a")
+    response_body = b"5\r\nhello\r\n0\r\nX-Checksum: 5d41402a\r\nAuthorization: Basic eDp5\r\nKeep-Alive: 5\r\n\r\n"
+    trailing = upstream.raw(
+        lambda target: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n" + response_body,
+                        False))
+    site = serve(
+        [
+            {"match": [{"path": ["/trailing"]}], "handle": [proxy(trailing)]},
+            {"handle": [proxy(a)]},
+        ],
+        "h1",
+    )
+    request = (
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+        b"Trailer: X-Digest\r\n\r\n3\r\nabc\r\n0\r\nX-Digest: sha-abc\r\nAuthorization: Basic eDp5\r\n\r\n"
+    )
+    assert raw_exchange(site.port, request).startswith(b"HTTP/1.1 200")
+    seen = a.requests("POST")[-1]
+    assert seen.body_bytes == 3 and seen.trailers == [("x-digest", "sha-abc")], seen.trailers
+    reply = raw_exchange(site.port, b"GET /trailing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert body.startswith(b"5\r\nhello\r\n0\r\n") and b"X-Checksum: 5d41402a\r\n" in body, body
+    assert b"Authorization" not in body and b"Keep-Alive" not in body, body
+
+
+def test_response_trailers_reach_http2_clients(serve, upstream):
+    """Over HTTP/2 the upstream's trailer fields arrive as a trailing HEADERS frame (seen with nghttp)."""
+    nghttp = require_tool("nghttp")
+    body = b"5\r\nhello\r\n0\r\nX-Checksum: 5d41402a\r\nAuthorization: Basic eDp5\r\n\r\n"
+    trailing = upstream.raw(
+        lambda target: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n" + body, False))
+    site = serve([{"handle": [proxy(trailing)]}], "h2")
+    result = subprocess.run([nghttp, "-v", site.url("/t")], capture_output=True, text=True, timeout=20)
+    received = [line for line in result.stdout.splitlines() if "recv (stream_id=" in line]
+    assert any("x-checksum: 5d41402a" in line for line in received), result.stdout
+    assert not any("authorization" in line for line in received), result.stdout

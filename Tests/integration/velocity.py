@@ -554,11 +554,13 @@ def stream_bytes(total: int, size: int = 1 << 20):
 
 class Seen:
     """One request as an upstream received it: `method`, `target`, header pairs (name lowercased, in order),
-    body length and SHA-256, the number of the connection it came on, and when it arrived and was answered."""
+    body length and SHA-256, trailer pairs of a chunked body, the number of the connection it came on, and when it
+    arrived and was answered."""
 
     def __init__(self, method: str, target: str, headers: list[tuple[str, str]], connection: int):
         self.method, self.target, self.headers, self.connection = method, target, headers, connection
         self.body_bytes, self.body_sha256 = 0, hashlib.sha256().hexdigest()
+        self.trailers: list[tuple[str, str]] = []
         self.started, self.finished = time.monotonic(), None
 
     def header(self, name: str) -> str | None:
@@ -604,8 +606,9 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
             while True:
                 size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                    while (line := self.rfile.readline(8192)) not in (b"\r\n", b"\n", b""):
+                        name, _, value = line.decode("latin-1").partition(":")
+                        seen.trailers.append((name.strip().lower(), value.strip()))
                     break
                 left = size
                 while left:

@@ -23,6 +23,8 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         var cursor: RouteCursor?
         let started: NIODeadline
         var requestEnded = false
+        /// The request's trailer fields, for a proxy that starts after the request ended.
+        var trailers: HTTPHeaders?
         /// Body parts that arrived while routing was still deciding (a password check, a file lookup); a
         /// proxied request sends them on, anything else drops them.
         var body: [ByteBuffer] = []
@@ -127,10 +129,11 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
                 // Routing has not decided yet: stop reading rather than hold an unbounded body.
                 if exchange.body.count == 16 { pause(exchange, true, context: context) }
             }
-        case .end:
+        case .end(let trailers):
             exchange?.requestEnded = true
+            exchange?.trailers = trailers
             if let proxy = exchange?.proxy {
-                proxy.clientEnd()
+                proxy.clientEnd(trailers: trailers)
             } else if exchange?.reply != nil {
                 send(context: context)
             }
@@ -188,7 +191,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         }
         for part in exchange.body { forwarding.clientBody(part) }
         exchange.body = []
-        if exchange.requestEnded { forwarding.clientEnd() }
+        if exchange.requestEnded { forwarding.clientEnd(trailers: exchange.trailers) }
         pause(exchange, false, context: context)
         forwarding.start()
     }

@@ -33,6 +33,9 @@ final class ProxyExchange: UpstreamExchange {
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
     private var requestEnded = false
+    /// Trailer fields to pass on: the client's to the upstream, the upstream's to the client.
+    private var requestTrailers: HTTPHeaders?
+    private var responseTrailers: HTTPHeaders?
     /// Some of the body went upstream: the request can no longer be replayed.
     private var bodySent = false
     private var responseStarted = false
@@ -148,8 +151,9 @@ final class ProxyExchange: UpstreamExchange {
         if responseStarted, !done { context.flush() }
     }
 
-    func clientEnd() {
+    func clientEnd(trailers: HTTPHeaders?) {
         requestEnded = true
+        requestTrailers = ProxyHeaders.trailers(trailers)
         if let connection = current?.connection {
             sendEnd(connection)
             connection.channel.flush()
@@ -174,7 +178,7 @@ final class ProxyExchange: UpstreamExchange {
     }
 
     private func sendEnd(_ connection: UpstreamConnection) {
-        connection.write(.end(nil))
+        connection.write(.end(requestTrailers))
         headerTimer = context.eventLoop.assumeIsolated().scheduleTask(
             in: .milliseconds(Int64(proxy.responseHeaderTimeoutMs))
         ) { [self] in
@@ -249,7 +253,8 @@ final class ProxyExchange: UpstreamExchange {
             }
         case .end where switching:
             switchProtocols(current)
-        case .end:
+        case .end(let trailers):
+            responseTrailers = ProxyHeaders.trailers(trailers)
             if let compressor {
                 var rest = ByteBuffer()
                 compressor.compress(ByteBuffer(), into: &rest, finish: true)
@@ -338,7 +343,8 @@ final class ProxyExchange: UpstreamExchange {
         let channel = context.channel
         // Done once the client's socket has taken the whole response, so the connection's timers never cut
         // off a slow reader's last bytes.
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { [self] _ in
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(responseTrailers))).assumeIsolated().whenComplete {
+            [self] _ in
             finished(status, bytesOut)
             if !keepAlive { channel.close(promise: nil) }
         }

@@ -79,6 +79,24 @@ enum ProxyHeaders {
         return fields
     }
 
+    /// Fields a trailer section may not carry (RFC 9110 §6.5.1): framing, routing, authentication and how the
+    /// content is to be read, besides hop-by-hop fields.
+    private static let notInTrailers: Set<String> = hopByHop.union([
+        "content-length", "content-encoding", "content-type", "content-range", "host", "authorization",
+        "proxy-authorization", "www-authenticate", "proxy-authenticate", "set-cookie", "cookie", "expect",
+        "max-forwards", "cache-control", "age", "expires", "date", "location", "retry-after", "vary",
+    ])
+
+    /// The trailer fields to pass on, in either direction; nil when none remain.
+    static func trailers(_ fields: HTTPHeaders?) -> HTTPHeaders? {
+        guard let fields else { return nil }
+        var kept = HTTPHeaders()
+        for (name, value) in fields where !notInTrailers.contains(name.lowercased()) {
+            kept.add(name: name, value: value)
+        }
+        return kept.isEmpty ? nil : kept
+    }
+
     private static func via(_ version: HTTPVersion) -> String {
         version.major == 2 ? "2.0 velocity" : "\(version.major).\(version.minor) velocity"
     }
