@@ -55,6 +55,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "VelocityHTTP3",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio")
+            ]
+        ),
+        .target(
             name: "VelocityHTTP",
             dependencies: [
                 "VelocityConfig",
@@ -121,6 +127,13 @@ let package = Package(
             dependencies: [
                 "VelocityQUIC",
                 "VelocityTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "VelocityHTTP3Tests",
+            dependencies: [
+                "VelocityHTTP3",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
