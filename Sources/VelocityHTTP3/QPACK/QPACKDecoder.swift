@@ -44,14 +44,7 @@ struct QPACKDecoder {
     /// ascending order: they no longer count as blocked. Errors are QPACK_ENCODER_STREAM_ERROR.
     @discardableResult
     mutating func processEncoderStream(_ bytes: ByteBuffer) throws(QPACKError) -> [UInt64] {
-        var input: ByteBuffer
-        if encoderStreamTail.readableBytes == 0 {
-            input = bytes
-        } else {
-            input = encoderStreamTail
-            input.writeImmutableBuffer(bytes)
-        }
-        encoderStreamTail = ByteBuffer()
+        var input = ByteBuffer.continuing(&encoderStreamTail, with: bytes)
         while let instruction = try EncoderInstruction.parse(from: &input, maxStringLength: maxStringLength) {
             try apply(instruction)
         }

@@ -265,14 +265,7 @@ struct QPACKEncoder {
     /// sections release their references and advance the Known Received Count, as do increments;
     /// cancelled streams release theirs. Errors are QPACK_DECODER_STREAM_ERROR.
     mutating func processDecoderStream(_ bytes: ByteBuffer) throws(QPACKError) {
-        var input: ByteBuffer
-        if decoderStreamTail.readableBytes == 0 {
-            input = bytes
-        } else {
-            input = decoderStreamTail
-            input.writeImmutableBuffer(bytes)
-        }
-        decoderStreamTail = ByteBuffer()
+        var input = ByteBuffer.continuing(&decoderStreamTail, with: bytes)
         while let instruction = try DecoderInstruction.parse(from: &input) {
             try apply(instruction)
         }
