@@ -14,7 +14,7 @@ struct PathValidation {
 extension QUICConnection {
     /// The client sent a non-probing packet with its highest packet number from `address`: it moved, or a NAT
     /// rebound it (RFC 9000 §9.3). Congestion and RTT state start over unless only the port changed.
-    func migrate(to address: SocketAddress, datagramSize: Int, now: NIODeadline) {
+    func migrate(to address: SocketAddress, now: NIODeadline) {
         let previous = pathValidation?.previous ?? remoteAddress
         if address.ipAddress != remoteAddress.ipAddress {
             congestion = CongestionController(settings.congestionControl, maxDatagramSize: settings.maxDatagramSize)
@@ -22,7 +22,8 @@ extension QUICConnection {
         }
         remoteAddress = address
         addressValidated = false
-        bytesReceived = datagramSize
+        // The new path's budget starts with the datagram that moved the connection, counted by `receive`.
+        bytesReceived = 0
         bytesSent = 0
         pathValidation = PathValidation(
             challenge: UInt64.random(in: 0...UInt64.max),

@@ -17,7 +17,11 @@ extension QUICConnection {
         case .draining, .closed: return
         }
         var datagram = datagram
-        bytesReceived += datagram.readableBytes
+        // Only a datagram with a packet that authenticates raises the amplification budget: anyone can send
+        // garbage from the client's address.
+        let size = datagram.readableBytes
+        var authenticated = false
+        defer { if authenticated { bytesReceived += size } }
         var start = 0
         while start < datagram.writerIndex {
             guard
@@ -29,6 +33,7 @@ extension QUICConnection {
                 continue
             }
             hasAuthenticatedPacket = true
+            authenticated = true
             lastReceivedAt = now
             switch ecn {
             case .transportCapableFlag0: spaces[packet.space].receivedECN.ect0 += 1
@@ -39,7 +44,7 @@ extension QUICConnection {
             if address != remoteAddress, packet.space == 2, !packet.isProbing, state == .established,
                 packet.number == spaces[2].received.largest
             {
-                migrate(to: address, datagramSize: datagram.readableBytes, now: now)
+                migrate(to: address, now: now)
             }
             if case .closing = state { return }
             if case .draining = state { return }
