@@ -11,6 +11,7 @@ final class QLog {
     private let start: NIODeadline
     private var pending: [UInt8] = []
     private var isDiscarded = false
+    private var hasClosed = false
     private static let batch = 64 << 10
 
     /// Logs to `<directory>/<connection ID>.sqlog`, starting with the header record.
@@ -63,7 +64,10 @@ final class QLog {
                 + #""latest_rtt":\#(Self.milliseconds(rtt.latest))}"#)
     }
 
+    /// Logs how the connection ended; only the first cause counts (a close is followed by its end).
     func closed(reason: String, now: NIODeadline) {
+        guard !hasClosed else { return }
+        hasClosed = true
         event("transport:connection_closed", now: now, #"{"trigger":"\#(Self.escape(reason))"}"#)
         write()
     }

@@ -30,6 +30,8 @@ extension QUICConnection {
         var frames: [SentFrame]
         var isAckEliciting: Bool
         var isPadded = false
+        /// Holds a PATH_CHALLENGE, so its datagram is padded to full size.
+        var carriesChallenge = false
     }
 
     /// Every datagram there is room and reason to send now.
@@ -91,9 +93,7 @@ extension QUICConnection {
                 continue
             }
             if index == 0, packet.isAckEliciting { carriesInitial = true }
-            if packet.frames.contains(where: { if case .pathChallenge = $0 { true } else { false } }) {
-                carriesChallenge = true
-            }
+            if packet.carriesChallenge { carriesChallenge = true }
             open = packet
         }
         guard var last = open else { return nil }
@@ -119,14 +119,15 @@ extension QUICConnection {
         // Beyond ACKs, packets need room in the congestion window, unless they are probes.
         let probe = spaces[index].probesWanted > 0
         var mayElicit = probe || congestion.available >= settings.maxDatagramSize
-        if mayElicit, !probe, hasFrames(space: index),
+        let hasFrames = hasFrames(space: index)
+        if mayElicit, !probe, hasFrames,
             let wait = pacer.check(
                 size: settings.maxDatagramSize, window: congestion.window, smoothedRTT: rtt.smoothed, now: now)
         {
             pacingDeadline = wait
             mayElicit = false
         }
-        guard ackDue || (mayElicit && hasFrames(space: index)) || probe else { return nil }
+        guard ackDue || (mayElicit && hasFrames) || probe else { return nil }
 
         let numberLength = PacketNumber.length(
             for: spaces[index].nextPacketNumber, largestAcked: spaces[index].largestAcknowledged)
@@ -235,6 +236,7 @@ extension QUICConnection {
             Frame.pathChallenge(validation.challenge).encode(into: &datagram)
             pathValidation?.challengeOwed = false
             packet.frames.append(.pathChallenge)
+            packet.carriesChallenge = true
             packet.isAckEliciting = true
         }
         while let challenge = pathResponses.first, end - datagram.writerIndex >= 9 {

@@ -86,8 +86,6 @@ public final class QUICEndpoint: ChannelInboundHandler {
         self.configuration = configuration
     }
 
-    public var connectionCount: Int { live.count }
-
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }

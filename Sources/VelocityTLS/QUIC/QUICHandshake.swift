@@ -24,15 +24,15 @@ public final class QUICHandshake {
     /// Handshake bytes to send, by level, in order; the transport takes them with ``takeOutgoing(at:)``.
     private var outgoing: [[UInt8]] = [[], [], [], []]
     /// Keys installed since the transport last looked, in the order BoringSSL released them.
-    public private(set) var newKeys: [(level: QUICEncryptionLevel, isWrite: Bool, key: QUICPacketKey)] = []
+    private var newKeys: [(level: QUICEncryptionLevel, isWrite: Bool, key: QUICPacketKey)] = []
     /// The fatal alert BoringSSL asked to send, if any.
     public private(set) var alert: UInt8?
     public private(set) var isComplete = false
 
     private static let ownerIndex = SSL_get_ex_new_index(0, nil, nil, nil, nil)
 
-    /// `transportParameters` is this server's encoded quic_transport_parameters extension. `alpn` lists the
-    /// application protocols the server accepts, most preferred first.
+    /// `transportParameters` is this server's encoded quic_transport_parameters extension; the ALPN protocols
+    /// accepted are the context's.
     public init?(
         context: TLSServerContext, certificates: CertificateTable, localName: String?, transportParameters: [UInt8]
     ) {
@@ -79,8 +79,6 @@ public final class QUICHandshake {
         defer { outgoing[level.rawValue] = [] }
         return outgoing[level.rawValue]
     }
-
-    public func hasOutgoing(at level: QUICEncryptionLevel) -> Bool { !outgoing[level.rawValue].isEmpty }
 
     /// Takes the keys released since the last call.
     public func takeNewKeys() -> [(level: QUICEncryptionLevel, isWrite: Bool, key: QUICPacketKey)] {
