@@ -57,7 +57,9 @@ let package = Package(
         .target(
             name: "VelocityHTTP3",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio")
+                "VelocityQUIC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(

@@ -1,12 +1,12 @@
 import NIOCore
 
 /// QUIC's variable-length integer (RFC 9000 §16): two length bits, then 6, 14, 30 or 62 bits of value.
-enum VarInt {
-    static let max: UInt64 = (1 << 62) - 1
+public enum VarInt {
+    public static let max: UInt64 = (1 << 62) - 1
 
     /// How many bytes the shortest encoding of `value` takes.
     @inline(__always)
-    static func size(_ value: UInt64) -> Int {
+    public static func size(_ value: UInt64) -> Int {
         switch value {
         case 0..<64: 1
         case 64..<16384: 2
@@ -19,7 +19,7 @@ enum VarInt {
 extension ByteBuffer {
     /// Reads one variable-length integer, or nil (reading nothing) when the buffer ends inside it.
     @inline(__always)
-    mutating func readQUICVarInt() -> UInt64? {
+    public mutating func readQUICVarInt() -> UInt64? {
         guard let first = getInteger(at: readerIndex, as: UInt8.self) else { return nil }
         switch first >> 6 {
         case 0:
@@ -37,14 +37,14 @@ extension ByteBuffer {
     /// Writes `value` (at most ``VarInt/max``) in its shortest encoding.
     @inline(__always)
     @discardableResult
-    mutating func writeQUICVarInt(_ value: UInt64) -> Int {
+    public mutating func writeQUICVarInt(_ value: UInt64) -> Int {
         writeQUICVarInt(value, length: VarInt.size(value))
     }
 
     /// Writes `value` in exactly `length` bytes (1, 2, 4 or 8), for fields filled in after the fact.
     @inline(__always)
     @discardableResult
-    mutating func writeQUICVarInt(_ value: UInt64, length: Int) -> Int {
+    public mutating func writeQUICVarInt(_ value: UInt64, length: Int) -> Int {
         switch length {
         case 1: writeInteger(UInt8(truncatingIfNeeded: value))
         case 2: writeInteger(UInt16(truncatingIfNeeded: value) | 0x4000)
@@ -55,7 +55,7 @@ extension ByteBuffer {
 
     /// Overwrites `length` bytes at `index` with `value`, for a length field reserved before its contents.
     @inline(__always)
-    mutating func setQUICVarInt(_ value: UInt64, at index: Int, length: Int) {
+    public mutating func setQUICVarInt(_ value: UInt64, at index: Int, length: Int) {
         switch length {
         case 1: setInteger(UInt8(truncatingIfNeeded: value), at: index)
         case 2: setInteger(UInt16(truncatingIfNeeded: value) | 0x4000, at: index)
