@@ -204,8 +204,10 @@ extension QUICConnection {
             if peerResetTokens.count < Self.maxPeerResetTokens, peerResetTokens.insert(frame.resetToken).inserted {
                 learnPeerResetToken?(frame.resetToken)
             }
-        case .maxStreams, .dataBlocked, .streamDataBlocked, .streamsBlocked:
-            // The server opens no streams of its own yet.
+        case .maxStreams(let bidirectional, let maximum):
+            // The server opens only unidirectional streams.
+            if !bidirectional { peerMaxUnidirectional = max(peerMaxUnidirectional, maximum) }
+        case .dataBlocked, .streamDataBlocked, .streamsBlocked:
             break
         case .newToken, .handshakeDone:
             throw .protocolViolation("frame only a server may send")
@@ -281,6 +283,7 @@ extension QUICConnection {
             pendingAddressToken = makeAddressToken.map { ByteBuffer(bytes: $0()) }
             congestion.onRemoved(bytes: spaces[1].discard())
             application = makeApplication?(handshake.sessionInfo.alpn)
+            application?.started(self)
         }
     }
 
@@ -294,6 +297,7 @@ extension QUICConnection {
         }
         peerParameters = parameters
         sendLimit = parameters.initialMaxData
+        peerMaxUnidirectional = parameters.initialMaxStreamsUni
         peerMaxAckDelay = .milliseconds(Int64(parameters.maxAckDelay))
     }
 
@@ -355,24 +359,37 @@ extension QUICConnection {
             stream.finalSize = end
         }
         stream.receive.insert(offset: frame.offset, data: frame.data)
+        if stream.readAbandoned {
+            consume(bytes: stream.receive.discardAll())
+            if stream.finalSize == stream.receive.readOffset { stream.finDelivered = true }
+        }
+        streams[frame.id] = stream
+        deliver(frame.id)
+    }
+
+    /// Hands a stream's in-order data to the application, unless it paused the stream.
+    func deliver(_ id: UInt64) {
+        guard var stream = streams[id], !stream.isPaused, !stream.readAbandoned else {
+            return retireIfFinished(id)
+        }
         var chunks: [ByteBuffer] = []
         while let chunk = stream.receive.read() { chunks.append(chunk) }
         let reachedEnd = !stream.finDelivered && stream.finalSize == stream.receive.readOffset
         if reachedEnd { stream.finDelivered = true }
         let delivered = chunks.reduce(0) { $0 + $1.readableBytes }
         stream.consumed()
-        streams[frame.id] = stream
+        streams[id] = stream
         consume(bytes: delivered)
-        if stream.sendsLimitUpdate { scheduleSending(frame.id) }
+        if stream.sendsLimitUpdate { scheduleSending(id) }
         // The application may write from its callback, so the stream is stored before it is called.
         for (position, chunk) in chunks.enumerated() {
             application?.received(
-                chunk, onStream: frame.id, fin: reachedEnd && position == chunks.count - 1, connection: self)
+                chunk, onStream: id, fin: reachedEnd && position == chunks.count - 1, connection: self)
         }
         if reachedEnd, chunks.isEmpty {
-            application?.received(ByteBuffer(), onStream: frame.id, fin: true, connection: self)
+            application?.received(ByteBuffer(), onStream: id, fin: true, connection: self)
         }
-        retireIfFinished(frame.id)
+        retireIfFinished(id)
     }
 
     private func receiveReset(id: UInt64, errorCode: UInt64, finalSize: UInt64) throws(TransportError) {
@@ -397,7 +414,7 @@ extension QUICConnection {
     }
 
     /// Connection-level flow control: the window slides as data is delivered.
-    private func consume(bytes: Int) {
+    func consume(bytes: Int) {
         consumedTotal += UInt64(bytes)
         if receiveLimit - consumedTotal < settings.connectionWindow / 2 {
             receiveLimit = consumedTotal + settings.connectionWindow

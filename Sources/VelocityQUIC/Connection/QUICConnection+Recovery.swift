@@ -117,7 +117,13 @@ extension QUICConnection {
                 pathValidation?.challengeOwed = true
             case .newToken(let token):
                 pendingAddressToken = token
-            case .stopSending, .ack:
+            case .stopSending(let id, let errorCode):
+                // Still worth asking while the peer keeps sending.
+                if streams[id]?.finDelivered == false {
+                    streams[id]!.pendingStopSending = errorCode
+                    scheduleSending(id)
+                }
+            case .ack:
                 break
             }
         }

@@ -38,6 +38,8 @@ extension QUICConnection {
     func flush(now: NIODeadline) -> [OutgoingDatagram] {
         var datagrams: [OutgoingDatagram] = []
         pacingDeadline = nil
+        wakePending = false
+        defer { notifyWriters() }
         while let response = probeResponses.popLast() {
             if let datagram = buildProbeResponse(response.data, padded: response.padded, now: now) {
                 datagrams.append(OutgoingDatagram(data: datagram, address: response.address, ecnMarked: false))
@@ -295,6 +297,12 @@ extension QUICConnection {
                 packet.isAckEliciting = true
                 stream.sendsLimitUpdate = false
             }
+            if let errorCode = stream.pendingStopSending {
+                Frame.stopSending(id: id, errorCode: errorCode).encode(into: &datagram)
+                packet.frames.append(.stopSending(id: id, errorCode: errorCode))
+                packet.isAckEliciting = true
+                stream.pendingStopSending = nil
+            }
             if let reset = stream.pendingReset {
                 Frame.resetStream(id: id, errorCode: reset.errorCode, finalSize: reset.finalSize).encode(
                     into: &datagram)
@@ -318,7 +326,9 @@ extension QUICConnection {
                     stream.inFlightFrames += 1
                 }
             }
-            if stream.send.hasPending && !stream.sendClosed || stream.pendingReset != nil {
+            if stream.send.hasPending && !stream.sendClosed || stream.pendingReset != nil
+                || stream.pendingStopSending != nil
+            {
                 stream.isScheduled = true
                 sendingStreams.append(id)
             }

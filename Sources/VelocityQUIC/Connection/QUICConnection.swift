@@ -11,6 +11,27 @@ public protocol QUICApplication: AnyObject {
     /// The peer abandoned its side of a stream (RESET_STREAM).
     func streamReset(_ id: UInt64, errorCode: UInt64, connection: QUICConnection)
     func connectionClosed(_ connection: QUICConnection)
+    /// The handshake completed and the application was chosen: it may open its own streams now.
+    func started(_ connection: QUICConnection)
+    /// A stream whose ``QUICConnection/write(_:toStream:fin:)`` answered ``StreamWriteResult/full`` has sent
+    /// enough of its buffer to take more.
+    func streamWritable(_ id: UInt64, connection: QUICConnection)
+}
+
+extension QUICApplication {
+    public func started(_ connection: QUICConnection) {}
+    public func streamWritable(_ id: UInt64, connection: QUICConnection) {}
+}
+
+/// What became of data handed to ``QUICConnection/write(_:toStream:fin:)``.
+public enum StreamWriteResult: Sendable {
+    /// Queued, and the stream's buffer has room for more.
+    case accepted
+    /// Queued, but the buffer is over its high-water mark: the application should wait for
+    /// ``QUICApplication/streamWritable(_:connection:)``.
+    case full
+    /// The stream no longer sends (it was reset, stopped by the peer, or finished): the data was dropped.
+    case closed
 }
 
 /// One QUIC connection on the server side (RFC 9000, 9001, 9002). It owns its packet number spaces, streams,
@@ -77,6 +98,12 @@ public final class QUICConnection {
     var maxClientUnidirectional: UInt64
     var sendsMaxStreams = (bidirectional: false, unidirectional: false)
     var nextServerUnidirectional: UInt64 = 3
+    /// How many unidirectional streams the client lets the server open (its parameter, raised by MAX_STREAMS).
+    var peerMaxUnidirectional: UInt64 = 0
+    /// Streams whose writer was told ``StreamWriteResult/full`` and waits to hear that it may write again.
+    var blockedWriters: [UInt64] = []
+    /// A send is already requested for data the application queued outside of a read.
+    var wakePending = false
 
     // Connection-level flow control.
     var receiveLimit: UInt64
@@ -203,13 +230,80 @@ public final class QUICConnection {
 
     // MARK: Application interface
 
+    /// A stream's writer waits once this much is queued and unsent, and goes on when it is down to
+    /// ``sendBufferLowWater``: enough to fill a large congestion window, bounded per stream.
+    static let sendBufferHighWater = 1 << 20
+    static let sendBufferLowWater = 256 << 10
+
     /// Queues `data` on a stream; `fin` ends our side of it.
-    public func write(_ data: ByteBuffer, toStream id: UInt64, fin: Bool = false) {
-        guard var stream = streams[id], !stream.sendClosed, !stream.send.isFinished else { return }
+    @discardableResult
+    public func write(_ data: ByteBuffer, toStream id: UInt64, fin: Bool = false) -> StreamWriteResult {
+        guard var stream = streams[id], !stream.sendClosed, !stream.send.isFinished else { return .closed }
         stream.send.append(data)
         if fin { stream.send.finish() }
         streams[id] = stream
         scheduleSending(id)
+        guard stream.send.queuedBytes > Self.sendBufferHighWater, !fin else { return .accepted }
+        if !blockedWriters.contains(id) { blockedWriters.append(id) }
+        return .full
+    }
+
+    /// Opens a stream only the server sends on (for HTTP/3's control and QPACK streams); nil when the client
+    /// allows no more.
+    public func openUnidirectionalStream() -> UInt64? {
+        guard nextServerUnidirectional >> 2 < peerMaxUnidirectional else { return nil }
+        let id = nextServerUnidirectional
+        nextServerUnidirectional += 4
+        let limit = peerParameters?.initialMaxStreamDataUni ?? 0
+        streams[id] = QUICStream(id: id, receiveWindow: 0, sendLimit: limit)
+        return id
+    }
+
+    /// Holds back (false) or resumes (true) delivery of a stream's data. While held, the data stays in the
+    /// stream's buffer and the peer gets no more credit, so a slow consumer slows the sender instead of
+    /// making the server buffer.
+    public func setReceiving(_ receiving: Bool, onStream id: UInt64) {
+        guard let stream = streams[id], stream.isPaused == receiving else { return }
+        streams[id]!.isPaused = !receiving
+        guard receiving else { return }
+        deliver(id)
+        sendSoon()
+    }
+
+    /// Stops reading a stream (STOP_SENDING): the peer is asked to stop, and whatever arrives is dropped.
+    public func stopReading(_ id: UInt64, errorCode: UInt64) {
+        guard var stream = streams[id], !stream.finDelivered, !stream.readAbandoned else { return }
+        stream.readAbandoned = true
+        stream.pendingStopSending = errorCode
+        stream.sendsLimitUpdate = false
+        consume(bytes: stream.receive.discardAll())
+        if stream.finalSize == stream.receive.readOffset { stream.finDelivered = true }
+        streams[id] = stream
+        scheduleSending(id)
+        retireIfFinished(id)
+    }
+
+    /// Asks for the datagrams of data queued outside of a read (from a timer, a file read, an upstream) to be
+    /// built and sent; calls made before that happens share one send.
+    public func sendSoon() {
+        guard !wakePending else { return }
+        wakePending = true
+        wakeUp?()
+    }
+
+    /// Tells writers that waited whose streams have drained below the low-water mark, or closed.
+    func notifyWriters() {
+        guard !blockedWriters.isEmpty else { return }
+        var index = 0
+        while index < blockedWriters.count {
+            let id = blockedWriters[index]
+            if let stream = streams[id], !stream.sendClosed, stream.send.queuedBytes > Self.sendBufferLowWater {
+                index += 1
+                continue
+            }
+            blockedWriters.remove(at: index)
+            application?.streamWritable(id, connection: self)
+        }
     }
 
     /// Queues an unreliable datagram (RFC 9221): sent once, within the congestion window, never again if lost.

@@ -241,10 +241,14 @@ public final class QUICEndpoint: ChannelInboundHandler {
             AddressToken.returning.seal(with: self.tokenKey, for: connection.remoteAddress, now: .now())
         }
         handshaking.insert(localID)
+        // Deferred to the end of the current event-loop turn, so the writes of one turn share their packets;
+        // a read that services the connection first makes it a no-op.
         connection.wakeUp = { [weak self, weak connection] in
-            guard let self, let connection, let context = self.context else { return }
-            self.service(connection, now: .now(), context: context)
-            context.flush()
+            self?.context?.eventLoop.assumeIsolated().execute {
+                guard let self, let connection, connection.wakePending, let context = self.context else { return }
+                self.service(connection, now: .now(), context: context)
+                context.flush()
+            }
         }
         connections[localID] = connection
         connections[header.destination] = connection

@@ -14,6 +14,12 @@ struct QUICStream {
     let receiveWindow: UInt64
     /// A MAX_STREAM_DATA frame with the current limit is owed.
     var sendsLimitUpdate = false
+    /// The application holds back delivery (and so the credit it would return) until it reads again.
+    var isPaused = false
+    /// The application stopped reading: what arrives is dropped, and STOP_SENDING asks the peer to stop.
+    var readAbandoned = false
+    /// The error code of a STOP_SENDING frame to send.
+    var pendingStopSending: UInt64?
 
     var send = SendBuffer()
     /// The offset the peer lets us send up to.
@@ -51,7 +57,7 @@ struct QUICStream {
     /// After delivering data: raises the limit once half the window is used, so a steady sender never stalls.
     mutating func consumed() {
         let delivered = receive.readOffset
-        if finalSize == nil, receiveLimit - delivered < receiveWindow / 2 {
+        if finalSize == nil, !readAbandoned, receiveLimit - delivered < receiveWindow / 2 {
             receiveLimit = delivered + receiveWindow
             sendsLimitUpdate = true
         }

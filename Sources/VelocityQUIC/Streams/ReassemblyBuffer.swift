@@ -27,6 +27,16 @@ struct ReassemblyBuffer {
         pending.insert((offset, data), at: index)
     }
 
+    /// Drops everything received, for a stream the application stopped reading; returns how many bytes that
+    /// skipped, which go back to the connection's flow control as if read.
+    mutating func discardAll() -> Int {
+        defer {
+            pending.removeAll()
+            readOffset = highestOffset
+        }
+        return Int(highestOffset - readOffset)
+    }
+
     /// The next bytes in order, or nil when the next offset has not arrived.
     mutating func read() -> ByteBuffer? {
         while let first = pending.first, first.offset <= readOffset {
