@@ -44,6 +44,14 @@ import VelocityQUIC
         var payload = ByteBuffer()
         settings.write(into: &payload)
         #expect(try HTTP3Settings.parse(payload) == settings)
+
+        var frame = ByteBuffer()
+        let written = frame.writeHTTP3Settings(settings)
+        #expect(written == frame.readableBytes)
+        var reader = HTTP3FrameReader()
+        reader.append(frame)
+        #expect(try reader.next() == .settings(settings))
+        #expect(reader.isAtFrameBoundary)
     }
 
     @Test func onlyNonDefaultValuesAndOneReservedIdentifierAreWritten() {
