@@ -1,22 +1,23 @@
 import HTTPTypes
 
 /// What the handlers before the answering one asked of the response: header edits, compression, and the
-/// site's `Strict-Transport-Security` on HTTPS.
+/// site's fields for HTTPS (`Strict-Transport-Security`, `Alt-Svc`).
 public struct ResponseDecorations: Sendable {
     var headerEdits: [HeaderEdits] = []
-    var hsts: String?
+    var httpsFields: HTTPFields?
     public internal(set) var encoding: EncodeRule?
 
-    /// Adds HSTS and applies the edits in the order their handlers ran.
+    /// Adds the site's HTTPS fields and applies the edits in the order their handlers ran.
     public func decorate(_ fields: inout HTTPFields) {
-        if let hsts { fields[.strictTransportSecurity] = hsts }
+        for field in httpsFields ?? [:] { fields[field.name] = field.value }
         for edit in headerEdits { edit.apply(to: &fields) }
     }
 
-    /// A compiled response with the edits applied; one that carries HSTS already (compiled per site) and that
-    /// no edit touches is passed on as it is, without a copy.
+    /// A compiled response with the edits applied; one that carries the HTTPS fields already (compiled per
+    /// site, all together) and that no edit touches is passed on as it is, without a copy.
     func decorated(_ response: StaticResponse) -> StaticResponse {
-        guard !headerEdits.isEmpty || (hsts != nil && response.headerFields[.strictTransportSecurity] == nil) else {
+        let hasHTTPSFields = httpsFields?.first.map { response.headerFields[$0.name] != nil } ?? true
+        guard !headerEdits.isEmpty || !hasHTTPSFields else {
             return response
         }
         var response = response

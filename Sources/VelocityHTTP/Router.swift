@@ -28,18 +28,37 @@ public struct Router: Sendable {
     public init(config: VelocityConfig, upstreams: (UpstreamSpec) -> any ProxyUpstream = DetachedUpstream.init(spec:)) {
         let siteConfigs = config.sites ?? []
         siteTable = SiteTable(hosts: siteConfigs.map { $0.hosts ?? [] })
+        let altSvc = Self.altSvc(config)
         sites = siteConfigs.map { site in
-            Site(
-                routes: (site.routes ?? []).map { Route($0, hsts: site.hsts, upstreams: upstreams) },
-                hsts: site.hsts?.headerValue)
+            var httpsFields = HTTPFields()
+            if let hsts = site.hsts { httpsFields[.strictTransportSecurity] = hsts.headerValue }
+            if let altSvc, site.http3 ?? true { httpsFields[Self.altSvcName] = altSvc }
+            return Site(
+                routes: (site.routes ?? []).map { Route($0, httpsFields: httpsFields, upstreams: upstreams) },
+                httpsFields: httpsFields.isEmpty ? nil : httpsFields)
         }
+    }
+
+    private static let altSvcName = HTTPField.Name("Alt-Svc")!
+
+    /// How long clients may remember that HTTP/3 is offered: a day, as browsers commonly cap it.
+    static let altSvcMaxAge = 86_400
+
+    /// The `Alt-Svc` value that points clients at HTTP/3: the port of the first `quic` listener (RFC 7838,
+    /// RFC 9114 §3.1.1), or nil when there is none.
+    private static func altSvc(_ config: VelocityConfig) -> String? {
+        for listener in config.listeners ?? [] where listener.protocol == .quic {
+            guard case .inet(_, let port)? = ListenAddress(listener.address) else { continue }
+            return "h3=\":\(port)\"; ma=\(altSvcMaxAge)"
+        }
+        return nil
     }
 
     /// Where routing of a request begins: its site's first route.
     public func start(_ request: RoutingRequest) -> RouteCursor {
         guard let index = siteTable.lookup(request.host) else { return RouteCursor(request: request, routes: []) }
         var cursor = RouteCursor(request: request, routes: sites[index].routes)
-        if request.request.scheme == "https" { cursor.decorations.hsts = sites[index].hsts }
+        if request.request.scheme == "https" { cursor.decorations.httpsFields = sites[index].httpsFields }
         return cursor
     }
 
@@ -49,7 +68,7 @@ public struct Router: Sendable {
         while let handler = cursor.advance() {
             switch handler {
             case .respond(let plain, let overHTTPS):
-                return .respond(cursor.decorations.decorated(cursor.decorations.hsts == nil ? plain : overHTTPS))
+                return .respond(cursor.decorations.decorated(cursor.decorations.httpsFields == nil ? plain : overHTTPS))
             case .redirect(let template):
                 var response = template.response(for: cursor.request)
                 cursor.decorations.decorate(&response.headerFields)
@@ -79,16 +98,17 @@ public struct Router: Sendable {
     }
 }
 
-/// A site's compiled routes, and its `Strict-Transport-Security` value for HTTPS responses.
+/// A site's compiled routes, and the fields its HTTPS responses carry (`Strict-Transport-Security`,
+/// `Alt-Svc`), nil when there are none.
 private struct Site: Sendable {
     let routes: [Route]
-    let hsts: String?
+    let httpsFields: HTTPFields?
 }
 
 /// A handler compiled for the request path.
 enum Handler: Sendable {
-    /// The response as compiled, and the same with the site's `Strict-Transport-Security` for HTTPS (which
-    /// only means something there); built once so that no request adds a header.
+    /// The response as compiled, and the same with the site's HTTPS fields (`Strict-Transport-Security` and
+    /// `Alt-Svc` only mean something there); built once so that no request adds a header.
     case respond(StaticResponse, overHTTPS: StaticResponse)
     case redirect(RedirectTemplate)
     case headers(request: HeaderEdits?, response: HeaderEdits?)
@@ -106,14 +126,14 @@ final class Route: Sendable {
     let handlers: [Handler]
     let terminal: Bool
 
-    init(_ config: RouteConfig, hsts: HSTSConfig?, upstreams: (UpstreamSpec) -> any ProxyUpstream) {
+    init(_ config: RouteConfig, httpsFields: HTTPFields, upstreams: (UpstreamSpec) -> any ProxyUpstream) {
         matchers = (config.match ?? []).map(RequestMatcher.init)
         handlers = (config.handle ?? []).map { handler in
             switch handler {
             case .staticResponse(let config):
                 let response = StaticResponse(config)
                 var overHTTPS = response
-                if let hsts { overHTTPS.headerFields[.strictTransportSecurity] = hsts.headerValue }
+                for field in httpsFields { overHTTPS.headerFields[field.name] = field.value }
                 return .respond(response, overHTTPS: overHTTPS)
             case .redirect(let config):
                 return .redirect(RedirectTemplate(config))
@@ -129,7 +149,7 @@ final class Route: Sendable {
             case .fileServer(let config):
                 return .fileServer(FileServer(config))
             case .subroute(let config):
-                return .subroute((config.routes ?? []).map { Route($0, hsts: hsts, upstreams: upstreams) })
+                return .subroute((config.routes ?? []).map { Route($0, httpsFields: httpsFields, upstreams: upstreams) })
             case .reverseProxy(let config):
                 return .reverseProxy(ReverseProxy(config, upstreams: upstreams))
             }

@@ -7,7 +7,7 @@ import VelocityHTTP
 @Suite struct RouterTests {
     private func router(_ text: String) throws -> Router {
         let validated = try ConfigValidator.validate(
-            try JSONValue(parsing: text), context: ValidationContext(adminAddress: nil))
+            try JSONValue(parsing: text), context: ValidationContext(adminAddress: nil, allowsQUIC: true))
         return Router(config: validated.config)
     }
 
@@ -106,6 +106,37 @@ import VelocityHTTP
         }
         #expect(hsts("https") == "max-age=60; includeSubDomains; preload")
         #expect(hsts("http") == nil)
+    }
+
+    @Test func advertisesHTTP3OnHTTPSWhenAQUICListenerExists() throws {
+        let router = try router(
+            """
+            {"listeners": [{"protocol": "https", "address": ":8443"}, {"protocol": "quic", "address": ":8443"}],
+             "sites": [
+               {"hosts": ["on"], "hsts": {"max_age": 5}, "routes": [{"handle": [{"handler": "static_response"}]}]},
+               {"hosts": ["off"], "http3": false, "routes": [{"handle": [{"handler": "static_response"}]}]},
+               {"hosts": ["redirect"], "routes": [{"handle": [{"handler": "redirect", "to": "/x"}]}]}
+             ]}
+            """)
+        func answer(_ scheme: String, _ host: String) -> StaticResponse? {
+            let request = HTTPRequest(method: .get, scheme: scheme, authority: host, path: "/")
+            guard case .respond(let response) = router.route(RoutingRequest(request: request, remoteAddress: nil))
+            else { return nil }
+            return response
+        }
+        let altSvc = HTTPField.Name("Alt-Svc")!
+        #expect(answer("https", "on")?.headerFields[altSvc] == #"h3=":8443"; ma=86400"#)
+        #expect(answer("https", "on")?.headerFields[.strictTransportSecurity] == "max-age=5")
+        #expect(answer("https", "redirect")?.headerFields[altSvc] == #"h3=":8443"; ma=86400"#)
+        #expect(answer("http", "on")?.headerFields[altSvc] == nil)
+        #expect(answer("https", "off")?.headerFields[altSvc] == nil)
+        let withoutQUIC = try self.router(#"{"sites": [{"routes": [{"handle": [{"handler": "static_response"}]}]}]}"#)
+        let request = HTTPRequest(method: .get, scheme: "https", authority: "h", path: "/")
+        guard case .respond(let plain) = withoutQUIC.route(RoutingRequest(request: request, remoteAddress: nil)) else {
+            Issue.record("no response")
+            return
+        }
+        #expect(plain.headerFields[altSvc] == nil)
     }
 
     @Test func redirectsWithPlaceholders() throws {

@@ -8,6 +8,8 @@ public struct SiteConfig: Decodable, Sendable, Equatable {
     /// Adds `Strict-Transport-Security` to every HTTPS response of the site.
     public var hsts: HSTSConfig?
     public var tls: SiteTLSConfig?
+    /// Whether HTTPS responses advertise HTTP/3 (`Alt-Svc`) when a `quic` listener exists. Default true.
+    public var http3: Bool?
 }
 
 /// How the site's names get certificates.
