@@ -58,6 +58,7 @@ let package = Package(
             name: "VelocityHTTP3",
             dependencies: [
                 "VelocityQUIC",
+                "VelocityTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -83,6 +84,7 @@ let package = Package(
                 "VelocityHTTP",
                 "VelocityTLS",
                 "VelocityQUIC",
+                "VelocityHTTP3",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

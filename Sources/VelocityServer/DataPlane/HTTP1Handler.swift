@@ -59,11 +59,16 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     /// One timer per connection, re-armed when it fires early, rather than one per request.
     private var headTimer: Scheduled<Void>?
 
-    init(snapshots: SnapshotBox, scheme: String, zeroCopy: Bool = false, headTimeout: TimeAmount? = nil) {
+    /// `tls` is for a request stream of a QUIC connection, whose handshake no channel handler ran.
+    init(
+        snapshots: SnapshotBox, scheme: String, zeroCopy: Bool = false, headTimeout: TimeAmount? = nil,
+        tls: TLSSessionInfo? = nil
+    ) {
         self.snapshots = snapshots
         self.scheme = scheme
         self.zeroCopy = zeroCopy
         self.headTimeout = headTimeout
+        self.tls = tls
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -72,7 +77,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
         // TLS ran on the connection: this channel, or the parent of an HTTP/2 stream, which shares its event
         // loop. (An accepted socket's parent is the listening socket, possibly on another loop.)
         tls =
-            Self.sessionInfo(of: context.channel)
+            tls ?? Self.sessionInfo(of: context.channel)
             ?? context.channel.parent.flatMap { $0.eventLoop.inEventLoop ? Self.sessionInfo(of: $0) : nil }
         if let headTimeout {
             waitingSince = .now()

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import VelocityConfig
+import VelocityHTTP3
 import VelocityQUIC
 
 /// A `quic` listener: a UDP socket with a QUIC endpoint. The socket and its connections live until the
@@ -38,7 +39,9 @@ enum QUICListener {
                         return QUICEndpoint.Configuration(
                             tls: snapshot.quicTLS, certificates: snapshot.certificates,
                             settings: snapshot.quicSettings, retry: snapshot.quicRetry,
-                            makeApplication: { alpn in alpn == EchoApplication.alpn ? EchoApplication() : nil })
+                            makeApplication: { alpn in
+                                application(for: alpn, snapshot: snapshot, snapshots: snapshots, socket: channel)
+                            })
                     }
                     try channel.pipeline.syncOperations.addHandler(endpoint)
                 }
@@ -49,6 +52,29 @@ enum QUICListener {
         let configured = bootstrap
         return try await ListenerSet.bind(host: host, port: port) {
             try await configured.bind(host: $0, port: $1).get()
+        }
+    }
+
+    /// HTTP/3 serves the same requests as HTTPS, each stream through the handler an HTTP/2 stream gets;
+    /// `velocity-echo` tests the transport.
+    private static func application(
+        for alpn: String?, snapshot: Snapshot, snapshots: SnapshotBox, socket: any Channel
+    ) -> (any QUICApplication)? {
+        switch alpn {
+        case HTTP3ServerConnection.alpn:
+            let configuration = HTTP3ServerConnection.Configuration(
+                datagrams: snapshot.quicSettings.maxDatagramFrameSize > 0
+            ) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(
+                        HTTP1Handler(snapshots: snapshots, scheme: "https", tls: stream.tls))
+                }
+            }
+            return HTTP3ServerConnection(configuration: configuration, parent: socket)
+        case EchoApplication.alpn:
+            return EchoApplication()
+        default:
+            return nil
         }
     }
 }

@@ -1,4 +1,5 @@
 import VelocityConfig
+import VelocityHTTP3
 import VelocityQUIC
 import VelocityTLS
 
@@ -17,7 +18,7 @@ final class TLSContexts {
         do {
             let tcp = try TLSServerContext(groups: groups, tickets: issuesTickets ? tickets : nil)
             let quic = try TLSServerContext(
-                groups: groups, tickets: issuesTickets ? tickets : nil, alpn: [EchoApplication.alpn])
+                groups: groups, tickets: issuesTickets ? tickets : nil, alpn: [HTTP3ServerConnection.alpn, EchoApplication.alpn])
             latest = (tcp, quic)
             return (tcp, quic)
         } catch {
