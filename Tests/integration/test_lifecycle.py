@@ -66,6 +66,20 @@ def test_graceful_stop_on_signal(http_server, signal_number):
     assert port_is_free(http_server.http_port)
 
 
+def test_stop_with_upstreams_schedules_nothing_on_stopped_loops(make_velocity):
+    """Upstreams outlive the event loops in the last snapshot; stopping must not leave them work to schedule
+    (SWIFTNIO_STRICT turns that mistake into a crash)."""
+    server = make_velocity()
+    server.http_port = free_port()
+    proxy = {"handler": "reverse_proxy", "upstreams": [{"dial": f"127.0.0.1:{free_port()}"}]}
+    config = site_config(server.http_port)
+    config["sites"][0]["routes"][0]["handle"] = [proxy]
+    server.start(config, env={"SWIFTNIO_STRICT": "1"})
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
+    assert "Cannot schedule tasks" not in server.log()
+
+
 def test_graceful_stop_on_post_stop(make_velocity):
     """The request that asks for the stop gets its answer before the server goes (tried a few times, since
     losing it is a race)."""

@@ -210,6 +210,7 @@ actor ConfigCoordinator {
         try? await admin?.channel.close()
         admin = nil
         await listeners.closeUnwanted([:])
+        upstreams.shutdown()
     }
 
     private func acquire() async {

@@ -70,6 +70,8 @@ actor ListenerSet {
         for address in addresses {
             guard let entry = channels.removeValue(forKey: address) else { continue }
             try? await entry.channel.close()
+            // The close promise completes before the pipeline is torn down; the socket is gone after this.
+            try? await entry.channel.closeFuture.get()
         }
     }
 

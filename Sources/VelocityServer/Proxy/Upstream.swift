@@ -29,6 +29,8 @@ final class Upstream: ProxyUpstream, @unchecked Sendable {
     /// Consecutive check results, touched only on the checking event loop.
     private var streak: (passed: Bool, count: Int) = (true, 0)
     private var checks: RepeatedTask?
+    /// Set when the server stops: the pools are closed already, and the event loops may be gone by deinit.
+    private let retired = ManagedAtomic<Bool>(false)
 
     init(
         key: String, address: ListenAddress, tls: (context: NIOSSLContext, serverName: String?)?,
@@ -41,6 +43,12 @@ final class Upstream: ProxyUpstream, @unchecked Sendable {
     }
 
     deinit {
+        retire()
+    }
+
+    /// Stops checks and closes idle connections, once.
+    func retire() {
+        guard !retired.exchange(true, ordering: .relaxed) else { return }
         checks?.cancel()
         for pool in pools.values { pool.closeAll() }
     }
@@ -151,6 +159,11 @@ final class UpstreamRegistry: @unchecked Sendable {
     /// The config compiled last is live: from now on it alone decides which upstreams are kept.
     func commit() {
         upstreams = compiled
+    }
+
+    /// Retires every upstream while the event loops still run; snapshots may hold them until after.
+    func shutdown() {
+        for upstream in upstreams.values { upstream.retire() }
     }
 
     private func make(_ spec: UpstreamSpec, at pointer: JSONPointer) throws(ConfigError) -> Upstream {
