@@ -81,6 +81,9 @@ public final class HTTP3ServerConnection: QUICApplication {
     private var localEncoder: UInt64?
     private var localDecoder: UInt64?
     private weak var connection: QUICConnection?
+    /// The highest request stream seen, and the first one refused after GOAWAY.
+    private var highestRequestID: UInt64?
+    private var goawayID: UInt64?
 
     public init(configuration: Configuration, parent: any Channel) {
         self.configuration = configuration
@@ -147,6 +150,25 @@ public final class HTTP3ServerConnection: QUICApplication {
         }
     }
 
+    /// Graceful shutdown (§5.2): GOAWAY names the first request that will not be served; the connection closes
+    /// once the requests before it are answered.
+    public func shutdown(_ connection: QUICConnection) {
+        guard goawayID == nil, let localControl else {
+            return connection.close(errorCode: HTTP3ErrorCode.noError.rawValue, reason: "")
+        }
+        let id = highestRequestID.map { $0 + 4 } ?? 0
+        goawayID = id
+        var frame = parent.allocator.buffer(capacity: 16)
+        frame.writeHTTP3Goaway(id)
+        connection.write(frame, toStream: localControl)
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard goawayID != nil, requests.isEmpty else { return }
+        connection?.closeAfterSending(errorCode: HTTP3ErrorCode.noError.rawValue, reason: "")
+    }
+
     public func connectionClosed(_ connection: QUICConnection) {
         let open = requests
         requests = [:]
@@ -164,6 +186,13 @@ public final class HTTP3ServerConnection: QUICApplication {
         if let existing = requests[id] {
             request = existing
         } else {
+            if let goawayID, id >= goawayID {
+                // Refused after GOAWAY: the client may retry it elsewhere (§5.2).
+                connection?.resetStream(id, errorCode: HTTP3ErrorCode.requestRejected.rawValue)
+                connection?.stopReading(id, errorCode: HTTP3ErrorCode.requestRejected.rawValue)
+                return
+            }
+            highestRequestID = max(highestRequestID ?? 0, id)
             request = RequestStream(maxHeadersSize: maxHeadersSize)
             requests[id] = request
         }
@@ -312,6 +341,7 @@ public final class HTTP3ServerConnection: QUICApplication {
     private func forget(_ id: UInt64, cancelling: Bool) {
         requests[id] = nil
         if cancelling { connection?.stopReading(id, errorCode: HTTP3ErrorCode.requestCancelled.rawValue) }
+        closeIfDrained()
     }
 
     /// The decoder stream brought insertions a blocked request was waiting for.
@@ -384,6 +414,7 @@ public final class HTTP3ServerConnection: QUICApplication {
             connection?.stopReading(id, errorCode: code.rawValue)
         }
         flush()
+        closeIfDrained()
         return request.responseEnded
     }
 

@@ -40,6 +40,10 @@ extension QUICConnection {
         pacingDeadline = nil
         wakePending = false
         defer { notifyWriters() }
+        if let frame = closeWhenSent, streamsSettled {
+            closeWhenSent = nil
+            close(frame, now: now)
+        }
         while let response = probeResponses.popLast() {
             if let datagram = buildProbeResponse(response.data, padded: response.padded, now: now) {
                 datagrams.append(OutgoingDatagram(data: datagram, address: response.address, ecnMarked: false))

@@ -13,6 +13,9 @@ public protocol QUICApplication: AnyObject {
     func connectionClosed(_ connection: QUICConnection)
     /// The handshake completed and the application was chosen: it may open its own streams now.
     func started(_ connection: QUICConnection)
+    /// The server is going away: the application lets work in progress finish and then closes the connection
+    /// (HTTP/3 sends GOAWAY). The endpoint closes what is still open when its grace period ends.
+    func shutdown(_ connection: QUICConnection)
     /// A stream whose ``QUICConnection/write(_:toStream:fin:)`` answered ``StreamWriteResult/full`` has sent
     /// enough of its buffer to take more.
     func streamWritable(_ id: UInt64, connection: QUICConnection)
@@ -20,6 +23,9 @@ public protocol QUICApplication: AnyObject {
 
 extension QUICApplication {
     public func started(_ connection: QUICConnection) {}
+    public func shutdown(_ connection: QUICConnection) {
+        connection.close(errorCode: 0, reason: "server shutting down")
+    }
     public func streamWritable(_ id: UInt64, connection: QUICConnection) {}
 }
 
@@ -104,6 +110,8 @@ public final class QUICConnection {
     var blockedWriters: [UInt64] = []
     /// A send is already requested for data the application queued outside of a read.
     var wakePending = false
+    /// An application close that waits until every stream's data has been acknowledged.
+    var closeWhenSent: ConnectionCloseFrame?
 
     // Connection-level flow control.
     var receiveLimit: UInt64
@@ -331,12 +339,34 @@ public final class QUICConnection {
         scheduleSending(id)
     }
 
+    /// Closes the connection with an application error code once everything written to its streams has been
+    /// delivered: the graceful end of a connection whose last responses are still on their way.
+    public func closeAfterSending(errorCode: UInt64, reason: String) {
+        closeWhenSent = ConnectionCloseFrame(
+            isApplication: true, errorCode: errorCode, frameType: 0, reason: ByteBuffer(string: reason))
+        sendSoon()
+    }
+
+    /// Whether no stream has data unsent or unacknowledged.
+    var streamsSettled: Bool {
+        streams.values.allSatisfy { ($0.sendClosed || !$0.send.hasPending) && $0.inFlightFrames == 0 }
+    }
+
     /// Closes the connection with an application error code (RFC 9000 §10.2).
     public func close(errorCode: UInt64, reason: String, now: NIODeadline = .now()) {
         close(
             ConnectionCloseFrame(
                 isApplication: true, errorCode: errorCode, frameType: 0, reason: ByteBuffer(string: reason)),
             now: now)
+    }
+
+    /// Starts a graceful close: the application's, once the handshake is done; else a transport close.
+    func shutdown(now: NIODeadline) {
+        guard case .established = state, let application else {
+            return close(ConnectionCloseFrame(isApplication: false, errorCode: TransportError.noError, frameType: 0,
+                reason: ByteBuffer()), now: now)
+        }
+        application.shutdown(self)
     }
 
     /// Closes the connection because the peer broke the protocol (RFC 9000 §10.2).

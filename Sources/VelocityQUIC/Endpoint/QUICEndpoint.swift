@@ -5,9 +5,13 @@ import VelocityTLS
 /// A UDP socket's QUIC server (RFC 9000 §5.2): finds each datagram's connection by its destination ID, starts
 /// connections for new Initials, answers unknown versions with Version Negotiation, and runs each connection's
 /// timer. A datagram nothing can use is dropped; one connection's error never touches the others.
-public final class QUICEndpoint: ChannelInboundHandler {
+public final class QUICEndpoint: ChannelDuplexHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    public typealias OutboundIn = AddressedEnvelope<ByteBuffer>
     public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// How long a closing socket waits for its connections to finish their work before it drops them.
+    public static let shutdownGracePeriod = TimeAmount.seconds(5)
 
     /// The length of the IDs this server issues; short headers carry no length, so it is fixed.
     static let localIDLength = 8
@@ -78,6 +82,8 @@ public final class QUICEndpoint: ChannelInboundHandler {
     private var resetsSent = 0
     private var resetWindowStart = NIODeadline.uptimeNanoseconds(0)
     private static let resetsPerSecond = 100
+    /// The socket is closing: no new connection starts.
+    private var shuttingDown = false
 
     /// `segmentationOffload`: the socket may be given several datagrams in one buffer (Linux UDP_SEGMENT).
     public init(logger: Logger, segmentationOffload: Bool, configuration: @escaping () -> Configuration) {
@@ -88,6 +94,28 @@ public final class QUICEndpoint: ChannelInboundHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// Closing the socket first asks every connection to close gracefully (HTTP/3: GOAWAY, then
+    /// CONNECTION_CLOSE once its requests are answered), so clients learn at once rather than by timeout.
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, !live.isEmpty else { return context.close(mode: mode, promise: promise) }
+        let now = NIODeadline.now()
+        shuttingDown = true
+        for connection in live.values {
+            connection.shutdown(now: now)
+            service(connection, now: now, context: context)
+        }
+        context.flush()
+        awaitConnections(until: now + Self.shutdownGracePeriod, context: context, promise: promise)
+    }
+
+    /// Closes the socket once every connection has gone, or at `deadline`.
+    private func awaitConnections(until deadline: NIODeadline, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard !live.isEmpty, NIODeadline.now() < deadline else { return context.close(promise: promise) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
+            awaitConnections(until: deadline, context: context, promise: promise)
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -141,7 +169,7 @@ public final class QUICEndpoint: ChannelInboundHandler {
                 return
             }
             // Only a full-size Initial may start a connection: smaller ones could amplify a spoofed attack.
-            guard header.type == .initial, datagram.readableBytes >= 1200,
+            guard !shuttingDown, header.type == .initial, datagram.readableBytes >= 1200,
                 header.destination.count >= Self.minimumOriginalIDLength
             else { return }
             let configuration = configuration()

@@ -22,7 +22,7 @@ enum AccessLog {
             "host": "\(head.headers.first(name: "host") ?? "")",
             "method": "\(head.method.rawValue)",
             "uri": "\(head.uri)",
-            "proto": "\(head.version.major == 2 ? "HTTP/2" : "HTTP/\(head.version.major).\(head.version.minor)")",
+            "proto": "\(head.version.major >= 2 ? "HTTP/\(head.version.major)" : "HTTP/1.\(head.version.minor)")",
             "status": "\(status)",
             "bytes_out": "\(bytesOut)",
             "duration_ms": "\(Double((NIODeadline.now() - started).nanoseconds) / 1_000_000)",
