@@ -3,6 +3,7 @@
 import datetime
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import signal
@@ -90,6 +91,14 @@ def curl(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
     )
 
 
+def _general_name(name: str) -> x509.GeneralName:
+    """A subjectAltName entry: an IP address for a literal address, else a DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 class LocalCA:
     """A throwaway certificate authority (EC P-256) for tests that configure certificates of their own."""
 
@@ -104,12 +113,12 @@ class LocalCA:
         self.pem = self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
     def issue(self, *names: str) -> tuple[str, str]:
-        """A leaf for the DNS `names`: (certificate PEM, private key PEM)."""
+        """A leaf for the DNS `names` (IP addresses among them go in as such): (certificate PEM, private key PEM)."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
         certificate = (
             self._builder(subject, self.certificate.subject, key.public_key())
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_general_name(name) for name in names]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         key_pem = key.private_bytes(
