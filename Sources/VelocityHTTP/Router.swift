@@ -149,7 +149,8 @@ final class Route: Sendable {
             case .fileServer(let config):
                 return .fileServer(FileServer(config))
             case .subroute(let config):
-                return .subroute((config.routes ?? []).map { Route($0, httpsFields: httpsFields, upstreams: upstreams) })
+                return .subroute(
+                    (config.routes ?? []).map { Route($0, httpsFields: httpsFields, upstreams: upstreams) })
             case .reverseProxy(let config):
                 return .reverseProxy(ReverseProxy(config, upstreams: upstreams))
             }

@@ -333,7 +333,7 @@ def test_frames_breaking_stream_rules_close_that_connection_only(quic, violation
 
 def test_wrong_alpn_fails_the_handshake_only(quic):
     with pytest.raises(ConnectionError):
-        run(echo("aioquic", quic.https_port, quic.root, [10], alpn="h3"), timeout=20)
+        run(echo("aioquic", quic.https_port, quic.root, [10], alpn="hq-interop"), timeout=20)
     sent, received = run(echo("aioquic", quic.https_port, quic.root, [10]))
     assert received == sent
 

@@ -95,7 +95,9 @@ public final class HTTP3ServerConnection: QUICApplication {
             maxFieldSectionSize: Int(clamping: settings.maxFieldSectionSize ?? UInt64(Int.max)))
     }
 
-    private var maxHeadersSize: Int { Int(clamping: configuration.settings.maxFieldSectionSize ?? 1 << 20) }
+    /// The largest HEADERS frame read: twice the field section limit, so that a section just over it (which
+    /// can take fewer bytes encoded than its counted size) gets a 431 rather than a connection error.
+    private var maxHeadersSize: Int { 2 * Int(clamping: configuration.settings.maxFieldSectionSize ?? 1 << 19) }
 
     // MARK: QUICApplication
 

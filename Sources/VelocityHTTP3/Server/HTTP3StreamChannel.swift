@@ -31,8 +31,10 @@ public final class HTTP3StreamChannel: Channel, ChannelCore, @unchecked Sendable
     /// Promises of writes made while the stream's buffer was full; they complete when it drains.
     private var waitingWrites: [EventLoopPromise<Void>] = []
 
-    init(streamID: UInt64, session: HTTP3ServerConnection, parent: any Channel, remote: SocketAddress, tls: TLSSessionInfo)
-    {
+    init(
+        streamID: UInt64, session: HTTP3ServerConnection, parent: any Channel, remote: SocketAddress,
+        tls: TLSSessionInfo
+    ) {
         self.streamID = streamID
         self.session = session
         self.parent = parent

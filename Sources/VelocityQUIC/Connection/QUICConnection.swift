@@ -362,10 +362,7 @@ public final class QUICConnection {
 
     /// Starts a graceful close: the application's, once the handshake is done; else a transport close.
     func shutdown(now: NIODeadline) {
-        guard case .established = state, let application else {
-            return close(ConnectionCloseFrame(isApplication: false, errorCode: TransportError.noError, frameType: 0,
-                reason: ByteBuffer()), now: now)
-        }
+        guard case .established = state, let application else { return close(.noError, now: now) }
         application.shutdown(self)
     }
 

@@ -110,9 +110,21 @@ public final class QUICEndpoint: ChannelDuplexHandler {
         awaitConnections(until: now + Self.shutdownGracePeriod, context: context, promise: promise)
     }
 
-    /// Closes the socket once every connection has gone, or at `deadline`.
-    private func awaitConnections(until deadline: NIODeadline, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        guard !live.isEmpty, NIODeadline.now() < deadline else { return context.close(promise: promise) }
+    /// Closes the socket once every connection has gone, or at `deadline`, when those still open are closed
+    /// outright so their clients hear of it.
+    private func awaitConnections(
+        until deadline: NIODeadline, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
+    ) {
+        guard !live.isEmpty else { return context.close(promise: promise) }
+        let now = NIODeadline.now()
+        guard now < deadline else {
+            for connection in live.values {
+                connection.close(.noError, now: now)
+                send(connection.flush(now: now), context: context)
+            }
+            context.flush()
+            return context.close(promise: promise)
+        }
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { [self] in
             awaitConnections(until: deadline, context: context, promise: promise)
         }

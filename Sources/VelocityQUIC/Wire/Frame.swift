@@ -58,6 +58,9 @@ struct ConnectionCloseFrame: Equatable, Sendable {
     var frameType: UInt64
     var reason: ByteBuffer
 
+    /// A transport close without error: the server is going away.
+    static let noError = ConnectionCloseFrame(isApplication: false, errorCode: TransportError.noError)
+
     init(isApplication: Bool, errorCode: UInt64, frameType: UInt64 = 0, reason: ByteBuffer = ByteBuffer()) {
         self.isApplication = isApplication
         self.errorCode = errorCode

@@ -18,7 +18,8 @@ final class TLSContexts {
         do {
             let tcp = try TLSServerContext(groups: groups, tickets: issuesTickets ? tickets : nil)
             let quic = try TLSServerContext(
-                groups: groups, tickets: issuesTickets ? tickets : nil, alpn: [HTTP3ServerConnection.alpn, EchoApplication.alpn])
+                groups: groups, tickets: issuesTickets ? tickets : nil,
+                alpn: [HTTP3ServerConnection.alpn, EchoApplication.alpn])
             latest = (tcp, quic)
             return (tcp, quic)
         } catch {
