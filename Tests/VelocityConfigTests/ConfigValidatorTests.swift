@@ -70,7 +70,6 @@ import VelocityConfig
         ),
         (#"{"listeners": [{"protocol": "http", "address": ":2019"}]}"#, "/listeners/0/address"),
         (#"{"listeners": [{"protocol": "http", "address": "nonsense"}]}"#, "/listeners/0/address"),
-        (#"{"listeners": [{"protocol": "quic", "address": ":443"}]}"#, "/listeners/0/protocol"),
         (#"{"sites": [{"routes": [{"match": [{"path": ["/a*b"]}]}]}]}"#, "/sites/0/routes/0/match/0/path/0"),
         (
             #"{"sites": [{"routes": [{"match": [{"remote_ip": ["10.0.0.0/33"]}]}]}]}"#,

@@ -7,7 +7,7 @@ import VelocityHTTP
 @Suite struct RouterTests {
     private func router(_ text: String) throws -> Router {
         let validated = try ConfigValidator.validate(
-            try JSONValue(parsing: text), context: ValidationContext(adminAddress: nil, allowsQUIC: true))
+            try JSONValue(parsing: text), context: ValidationContext(adminAddress: nil))
         return Router(config: validated.config)
     }
 

@@ -1,4 +1,4 @@
-"""HTTP/3 (experimental with QUIC: VELOCITY_EXPERIMENTAL_QUIC=1) against real clients: Chromium forced onto QUIC
+"""HTTP/3 against real clients: Chromium forced onto QUIC
 loads a page of 20 assets over h3 with X25519MLKEM768; curl-cffi and niquests (qh3) download 50 MiB intact
 over post-quantum TLS; aioquic (classical) and ngtcp2's gtlsclient get correct answers, with a dynamic QPACK
 table in use both ways; Chromium that starts on TCP moves to h3 after Alt-Svc; a 100 MiB POST reaches an
@@ -33,7 +33,6 @@ from test_chromium import leaf_spki_hash
 from test_https import exported_root
 from velocity import ROOT, curl, free_port
 
-EXPERIMENTAL = {"VELOCITY_EXPERIMENTAL_QUIC": "1"}
 MIB = 1 << 20
 ASSETS = [f"asset-{index:02}.svg" for index in range(20)]
 ARTIFACTS = Path(os.environ.get("VELOCITY_ARTIFACTS", ROOT / ".artifacts"))
@@ -93,7 +92,7 @@ def h3(make_velocity, files, upstream, tmp_path):
     server = make_velocity()
     server.port = free_port()
     server.origin = origin
-    server.start(h3_config(server.port, files, origin.dial), env=EXPERIMENTAL)
+    server.start(h3_config(server.port, files, origin.dial))
     server.root = str(tmp_path / "root.pem")
     (tmp_path / "root.pem").write_text(exported_root(server))
     server.url = f"https://localhost:{server.port}"

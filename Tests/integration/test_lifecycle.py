@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from h3_clients import niquests_get
 from velocity import cli, free_port, port_is_free, site_config, unix_request
 
 BODY = "/config/sites/0/routes/0/handle/0/body"
@@ -120,6 +121,10 @@ def test_empty_store_starts_welcome_site(make_velocity, tmp_path):
     assert response.url == "https://localhost:8443/" and response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert "Velocity is running" in response.text
+    # HTTP/3 on the same port, advertised to browsers and answering a post-quantum client.
+    assert response.headers["Alt-Svc"] == 'h3=":8443"; ma=86400'
+    over_h3 = niquests_get("https://localhost:8443/", str(root))
+    assert (over_h3.status, over_h3.protocol) == (200, "h3") and b"Velocity is running" in over_h3.body
     [revision] = server.revisions()
     assert (revision["number"], revision["source"]) == (1, "default")
     assert server.stop() == 0

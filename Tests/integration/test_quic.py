@@ -1,4 +1,4 @@
-"""The QUIC transport (experimental, VELOCITY_EXPERIMENTAL_QUIC=1) against real QUIC stacks: aioquic (classical
+"""The QUIC transport against real QUIC stacks: aioquic (classical
 key exchange, every cipher suite) and qh3 (X25519MLKEM768) carry data both ways over the `velocity-echo`
 protocol, 10 MiB included; loss, duplication and reordering are recovered; an unvalidated address never gets
 more than three times what it sent; bad datagrams, floods of them and clients breaking the stream rules are
@@ -31,7 +31,6 @@ from quic_clients import (
 from test_https import exported_root, fetch
 from velocity import LocalCA, free_port, site_config
 
-EXPERIMENTAL = {"VELOCITY_EXPERIMENTAL_QUIC": "1"}
 TEN_MIB = 10 << 20
 
 
@@ -58,7 +57,7 @@ def quic_config(port: int) -> dict:
 def quic(make_velocity, tmp_path):
     server = make_velocity()
     server.https_port = free_port()
-    server.start(quic_config(server.https_port), env=EXPERIMENTAL)
+    server.start(quic_config(server.https_port))
     server.root = str(tmp_path / "root.pem")
     (tmp_path / "root.pem").write_text(exported_root(server))
     return server
@@ -164,7 +163,7 @@ def big_certificate(make_velocity, tmp_path):
     server.https_port = free_port()
     config = quic_config(server.https_port)
     config["tls"] = {"certificates": [{"certificate_pem": certificate, "key_pem": key}]}
-    server.start(config, env=EXPERIMENTAL)
+    server.start(config)
     server.root = str(tmp_path / "big-ca.pem")
     (tmp_path / "big-ca.pem").write_text(ca.pem)
     return server
@@ -381,12 +380,3 @@ def test_config_changes_keep_the_socket_and_live_connections(quic):
     assert quic.api("DELETE", "/id/quic").status_code == 200
     with pytest.raises((ConnectionError, asyncio.TimeoutError)):
         run(echo("aioquic", quic.https_port, quic.root, [10], idle_timeout=2.0), timeout=5)
-
-
-def test_quic_listeners_need_the_experimental_switch(make_velocity):
-    server = make_velocity()
-    port = free_port()
-    server.start(site_config(free_port()))
-    response = server.api("PUT", "/config/listeners/0", {"protocol": "quic", "address": f"127.0.0.1:{port}"})
-    assert response.status_code == 400
-    assert "VELOCITY_EXPERIMENTAL_QUIC" in response.text

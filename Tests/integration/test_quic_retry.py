@@ -11,7 +11,7 @@ import pytest
 
 from quic_clients import echo, run
 from test_https import exported_root
-from test_quic import EXPERIMENTAL, quic_config
+from test_quic import quic_config
 from velocity import free_port
 
 
@@ -19,7 +19,7 @@ from velocity import free_port
 def retrying(make_velocity, tmp_path):
     server = make_velocity()
     server.https_port = free_port()
-    server.start(quic_config(server.https_port) | {"quic": {"retry": "always"}}, env=EXPERIMENTAL)
+    server.start(quic_config(server.https_port) | {"quic": {"retry": "always"}})
     server.root = str(tmp_path / "root.pem")
     (tmp_path / "root.pem").write_text(exported_root(server))
     return server
@@ -105,7 +105,7 @@ def test_auto_asks_for_retry_only_while_many_handshakes_are_open(make_velocity):
     256 of them, new clients are asked to Retry instead of getting a key exchange."""
     server = make_velocity()
     server.https_port = free_port()
-    server.start(quic_config(server.https_port), env=EXPERIMENTAL)
+    server.start(quic_config(server.https_port))
     initials = client_initials(server.https_port, 300)
     retries = handshakes = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -159,7 +159,7 @@ def test_one_address_gets_at_most_1024_connections(make_velocity):
     """With Retry off, Initials from one address beyond 1,024 open connections are dropped unanswered."""
     server = make_velocity()
     server.https_port = free_port()
-    server.start(quic_config(server.https_port) | {"quic": {"retry": "never"}}, env=EXPERIMENTAL)
+    server.start(quic_config(server.https_port) | {"quic": {"retry": "never"}})
     initials = client_initials(server.https_port, 1100)
     answered = set()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -11,17 +11,9 @@ public struct ValidatedConfig: Sendable {
 public struct ValidationContext: Sendable {
     /// The admin API's effective address: a data-plane listener must not take it.
     public var adminAddress: ListenAddress?
-    /// Whether `quic` listeners are accepted. QUIC is still being built, so it is off unless the process runs
-    /// with `VELOCITY_EXPERIMENTAL_QUIC=1`.
-    public var allowsQUIC: Bool
 
-    public init(adminAddress: ListenAddress?, allowsQUIC: Bool = Self.experimentalQUIC) {
+    public init(adminAddress: ListenAddress?) {
         self.adminAddress = adminAddress
-        self.allowsQUIC = allowsQUIC
-    }
-
-    public static var experimentalQUIC: Bool {
-        ProcessInfo.processInfo.environment["VELOCITY_EXPERIMENTAL_QUIC"] == "1"
     }
 }
 
@@ -153,12 +145,6 @@ private struct MeaningChecker {
             guard let address = ListenAddress(listener.address), case .inet = address else {
                 throw ConfigError(
                     at: pointer.appending("address"), "\"\(listener.address)\" is not host:port, [v6]:port or :port")
-            }
-            guard listener.protocol != .quic || context.allowsQUIC else {
-                throw ConfigError(
-                    at: pointer.appending("protocol"),
-                    "protocol \"quic\" is experimental: set VELOCITY_EXPERIMENTAL_QUIC=1 to use it (see docs/status.md)"
-                )
             }
             let udp = listener.protocol == .quic
             if let admin = context.adminAddress, !udp, address.overlaps(admin) {
