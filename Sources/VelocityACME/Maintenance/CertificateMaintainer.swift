@@ -1,0 +1,173 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import VelocityStore
+
+/// Obtains and renews the certificates of managed names in the background. A config change hands it the
+/// names (``update(_:)``) and returns at once; each new certificate is stored, then `published` is awaited
+/// (it swaps a snapshot that serves it), and only then does the status say valid. The old certificate serves
+/// until its successor is in place.
+public actor CertificateMaintainer {
+    private let storage: CertificateStorage
+    private let responder: ACMEChallengeResponder
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let published: @Sendable () async -> Void
+    private var managed: [String: ManagedCertificate] = [:]
+    private var clients: [ClientKey: ACMEClient] = [:]
+    private var loop: Task<Void, Never>?
+    private var sleeper: Task<Void, Never>?
+
+    /// Orders in flight at once; more wait for the next turn of the loop.
+    static let concurrentIssuances = 8
+
+    private struct ClientKey: Hashable {
+        var directory: String
+        var email: String?
+        var trustedRootsPEM: String?
+    }
+
+    public init(
+        store: any Store, responder: ACMEChallengeResponder, group: any EventLoopGroup, logger: Logger,
+        published: @escaping @Sendable () async -> Void
+    ) {
+        storage = CertificateStorage(store: store)
+        self.responder = responder
+        self.group = group
+        self.logger = logger
+        self.published = published
+    }
+
+    /// The names to keep certificates for from now on. Names dropped are forgotten (their stored certificates
+    /// stay); names whose issuers changed and that were failing are tried again at once.
+    public func update(_ names: [ManagedName]) {
+        let now = Date()
+        var next: [String: ManagedCertificate] = [:]
+        for name in names {
+            if var entry = managed[name.name] {
+                if entry.settings != name { entry.reconfigured(name, now: now) }
+                next[name.name] = entry
+            } else {
+                next[name.name] = ManagedCertificate(name, stored: storage.certificate(for: name.name), now: now)
+            }
+        }
+        managed = next
+        if loop == nil, !managed.isEmpty {
+            loop = Task { await self.run() }
+        }
+        sleeper?.cancel()
+    }
+
+    public func status() -> [CertificateStatus] {
+        let now = Date()
+        return managed.keys.sorted().compactMap { managed[$0]?.status(at: now) }
+    }
+
+    public func stop() {
+        loop?.cancel()
+        sleeper?.cancel()
+        loop = nil
+    }
+
+    /// Starts what is due, then sleeps until the next thing is (or a change or a finished attempt wakes it).
+    private func run() async {
+        while !Task.isCancelled {
+            let now = Date()
+            var running = managed.values.filter(\.attempting).count
+            for name in managed.keys.sorted() where running < Self.concurrentIssuances {
+                guard var entry = managed[name], entry.isDue(at: now) else { continue }
+                entry.started()
+                managed[name] = entry
+                running += 1
+                let settings = entry.settings
+                Task { await self.attempt(settings) }
+            }
+            let next = managed.values.filter { !$0.attempting }.compactMap(\.nextAttempt).min()
+            let delay = next.map { min(max($0.timeIntervalSince(now), 0.05), 3600) } ?? 3600
+            let sleeper = Task { _ = try? await Task.sleep(for: .seconds(delay)) }
+            self.sleeper = sleeper
+            await sleeper.value
+        }
+    }
+
+    /// Each issuer in turn, each of its challenges in turn, until one certificate is issued.
+    private func attempt(_ name: ManagedName) async {
+        var failures: [String] = []
+        for issuer in name.issuers {
+            let client: ACMEClient
+            do {
+                client = try await readyClient(for: issuer)
+            } catch {
+                failures.append("\(error)")
+                continue
+            }
+            let flow = ACMEOrderFlow(client: client, responder: responder, settings: issuer)
+            for type in issuer.challenges {
+                do {
+                    let certificate = try await flow.obtain(name.name, with: type)
+                    try storage.save(certificate, for: name.name)
+                    await published()
+                    finished(name.name, .success(certificate))
+                    return
+                } catch {
+                    failures.append("\(type.rawValue): \(error)")
+                }
+            }
+        }
+        finished(name.name, .failure(IssuanceFailure(reason: failures.joined(separator: "; "))))
+    }
+
+    private struct IssuanceFailure: Error {
+        var reason: String
+    }
+
+    private func finished(_ name: String, _ result: Result<IssuedCertificate, IssuanceFailure>) {
+        let now = Date()
+        guard var entry = managed[name] else { return }
+        switch result {
+        case .success(let certificate):
+            entry.succeeded(certificate, now: now)
+            logger.info(
+                "certificate obtained",
+                metadata: [
+                    "name": "\(name)", "issuer": "\(certificate.issuer)",
+                    "not_after": "\(certificate.notAfter.formatted(.iso8601))",
+                ])
+        case .failure(let failure):
+            entry.failed(failure.reason, now: now)
+            logger.error(
+                "certificate not obtained",
+                metadata: [
+                    "name": "\(name)", "error": "\(failure.reason)",
+                    "next_attempt": "\(entry.nextAttempt?.formatted(.iso8601) ?? "none")",
+                ])
+        }
+        managed[name] = entry
+        sleeper?.cancel()
+    }
+
+    /// The client of an issuer's account, with the account found or created (its key made and stored first).
+    private func readyClient(for issuer: ACMEIssuerSettings) async throws -> ACMEClient {
+        let key = ClientKey(
+            directory: issuer.directoryURL, email: issuer.email, trustedRootsPEM: issuer.trustedRootsPEM)
+        let client: ACMEClient
+        var account = try storage.account(directory: issuer.directoryURL, email: issuer.email)
+        if let existing = clients[key] {
+            client = existing
+        } else {
+            let http = try ACMEHTTPClient(group: group, trustedRootsPEM: issuer.trustedRootsPEM)
+            client = ACMEClient(
+                directoryURL: issuer.directoryURL, http: http,
+                accountKey: try P256.Signing.PrivateKey(pemRepresentation: account.keyPEM), accountURL: account.url)
+            clients[key] = client
+        }
+        let url = try await client.account(
+            email: issuer.email, externalAccount: issuer.externalAccount.map { ($0.keyID, $0.macKey) })
+        if account.url != url {
+            account.url = url
+            try storage.saveAccount(account, directory: issuer.directoryURL, email: issuer.email)
+        }
+        return client
+    }
+}
