@@ -49,7 +49,7 @@ struct AdminAPI: Sendable {
             return try await revisions(request, Array(segments.dropFirst()), query: target.query)
         case "certificates" where segments.count == 1:
             try allow(request, .GET)
-            return AdminResponse(json: .array(snapshots.load().certificates.credentials.map(\.json)))
+            return AdminResponse(json: .array(try await certificates()))
         case "upstreams" where segments.count == 1:
             try allow(request, .GET)
             return AdminResponse(json: .array(snapshots.load().upstreams.map(\.status)))
@@ -77,6 +77,31 @@ struct AdminAPI: Sendable {
         default:
             throw AdminError(.notFound, "no such endpoint: \(target.path)")
         }
+    }
+
+    /// What handshakes present, then every managed name with its ACME state; the certificate ACME issued for
+    /// a managed name is shown with that name's state rather than on its own.
+    private func certificates() async throws -> [JSONValue] {
+        let table = snapshots.load().certificates
+        let presented = table.credentials.filter { credential in
+            !(credential.names.count == 1 && table.managedNames.contains(credential.names[0]))
+        }
+        let managed = await coordinator.managedCertificates().map { status -> JSONValue in
+            let served = table.credentials.first { $0.names == [status.name] }
+            func date(_ date: Date?) -> JSONValue { date.map { .string($0.formatted(.iso8601)) } ?? .null }
+            return [
+                "names": [.string(status.name)],
+                "managed": true,
+                "state": .string(status.state.rawValue),
+                "issuer": served.map { .string($0.issuer) } ?? .null,
+                "ca": status.issuer.map { .string($0) } ?? .null,
+                "not_after": date(served?.notAfter ?? status.notAfter),
+                "renewal_at": date(status.renewalTime),
+                "last_error": status.lastError.map { .string($0) } ?? .null,
+                "next_attempt": date(status.nextAttempt),
+            ]
+        }
+        return presented.map(\.json) + managed
     }
 
     /// `/config/...` and `/id/...`. The address is resolved inside the change, against the document being
