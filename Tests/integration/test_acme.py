@@ -1,0 +1,236 @@
+"""ACME against a real pebble (Let's Encrypt's test CA) on loopback: issuance through HTTP-01 alone and through
+TLS-ALPN-01 alone, the chain checked against pebble's root and served on TCP and QUIC; what a client sees for a
+name whose certificate is pending; a commit that returns while its CA hangs; 20 issuances through pebble's 5%
+refused nonces; and renewal of short-lived certificates while a connection stays open."""
+
+import http.client
+import socket
+import sqlite3
+import ssl
+import threading
+import time
+
+import pytest
+
+from h3_clients import aioquic_get
+from pebble import Pebble, require_pebble
+from velocity import curl, free_port
+
+EMAIL = "ops@velocity.test"
+
+
+@pytest.fixture
+def ports():
+    """The HTTP and HTTPS (and QUIC) ports Velocity listens on, chosen before pebble, whose validator uses them."""
+    return free_port(), free_port()
+
+
+@pytest.fixture
+def make_pebble(tmp_path_factory, ports):
+    require_pebble()
+    made: list[Pebble] = []
+
+    def make(**kwargs) -> Pebble:
+        made.append(Pebble(tmp_path_factory.mktemp("pebble"), *ports, **kwargs).start())
+        return made[-1]
+
+    yield make
+    for instance in made:
+        instance.stop()
+
+
+def policy(ca: str, api_ca: str, http_port: int | None, tls_port: int | None) -> dict:
+    """An acme policy for `ca` that may use HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port` (None: off)."""
+    challenges = {
+        "http_01": {"alternate_port": http_port} if http_port else {"enabled": False},
+        "tls_alpn_01": {"alternate_port": tls_port} if tls_port else {"enabled": False},
+    }
+    return {
+        "issuer": "acme", "ca": ca, "email": EMAIL, "accept_terms": True, "trusted_roots_file": api_ca,
+        "challenges": challenges,
+    }
+
+
+def acme_config(ports, hosts: list[str], acme_policy: dict, quic: bool = False) -> dict:
+    http_port, https_port = ports
+    listeners = [
+        {"protocol": "http", "address": f"127.0.0.1:{http_port}"},
+        {"protocol": "https", "address": f"127.0.0.1:{https_port}"},
+    ]
+    if quic:
+        listeners.append({"protocol": "quic", "address": f"127.0.0.1:{https_port}"})
+    sites = [
+        {"hosts": [host], "routes": [{"handle": [{"handler": "static_response", "body": f"{host}\n"}]}]}
+        for host in hosts
+    ]
+    sites.append({"routes": [{"handle": [{"handler": "static_response", "body": "fallback\n"}]}]})
+    return {"listeners": listeners, "sites": sites, "tls": {"automation": {"policies": [acme_policy]}}}
+
+
+def managed(server, name: str) -> dict:
+    entries = [entry for entry in server.api("GET", "/certificates").json() if entry.get("managed")]
+    return next(entry for entry in entries if entry["names"] == [name])
+
+
+def wait_valid(server, names: list[str], timeout: float = 90, after: str | None = None) -> dict[str, dict]:
+    """Waits until every name's state is valid (and, given `after`, its not_after is past that one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = {name: managed(server, name) for name in names}
+        if all(entry["state"] == "valid" and (after is None or entry["not_after"] > after) for entry in entries.values()):
+            return entries
+        assert time.monotonic() < deadline, f"not issued in {timeout} s: {entries}\n{server.log()[-3000:]}"
+        time.sleep(0.2)
+
+
+def fetch(host: str, port: int, root: str) -> str:
+    """GET https://host:port/ over TCP, resolved to 127.0.0.1, verified against `root` alone."""
+    result = curl("--resolve", f"{host}:{port}:127.0.0.1", "--cacert", root, f"https://{host}:{port}/")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def leaf(host: str, port: int, root: str) -> tuple[bytes, ssl.SSLSocket]:
+    """A verified TLS connection's leaf certificate (DER) and the connection, left open."""
+    context = ssl.create_default_context(cafile=root)
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname=host)
+    return sock.getpeercert(binary_form=True), sock
+
+
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_issuance_with_one_challenge_verifies_against_pebbles_root_on_tcp_and_quic(
+    make_velocity, make_pebble, ports, tmp_path, challenge
+):
+    pebble = make_pebble()
+    http_port, https_port = ports
+    host = "shop.velocity.test"
+    chosen = policy(
+        pebble.directory, pebble.api_ca, http_port if challenge == "http-01" else None,
+        https_port if challenge == "tls-alpn-01" else None,
+    )
+    server = make_velocity().start(acme_config(ports, [host], chosen, quic=True))
+    entry = wait_valid(server, [host])[host]
+    assert entry["ca"] == pebble.directory
+    assert "Pebble Intermediate CA" in entry["issuer"]
+    assert entry["last_error"] is None and entry["next_attempt"] <= entry["renewal_at"] < entry["not_after"]
+
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(pebble.roots_pem().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+    assert fetch(host, https_port, str(root)) == f"{host}\n"
+    reply = aioquic_get(f"https://127.0.0.1:{https_port}/", str(root), server_name=host)
+    assert reply.status == 200 and reply.protocol == "h3"
+    # Plain HTTP now redirects the name to HTTPS.
+    redirect = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", f"Host: {host}",
+                    f"http://127.0.0.1:{http_port}/")
+    assert redirect.stdout == f"308 https://{host}:{https_port}/"
+    # The challenge answers are gone once the order is done; keys are only in the store, never in the log.
+    with sqlite3.connect(server.database) as database:
+        namespaces = dict(database.execute("SELECT namespace, count(*) FROM records GROUP BY namespace").fetchall())
+    assert "acme-challenges" not in namespaces and namespaces["certificates"] == 1
+    assert "PRIVATE KEY" not in server.log()
+
+
+class HangingCA:
+    """A TCP server that accepts connections and never answers, until `release()` closes them."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def release(self):
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_a_pending_name_is_refused_on_tls_explained_on_http_and_never_blocks_the_commit(
+    make_velocity, make_pebble, ports, tmp_path
+):
+    pebble = make_pebble()
+    http_port, https_port = ports
+    hanging = HangingCA()
+    stuck = policy(f"https://127.0.0.1:{hanging.port}/dir", pebble.api_ca, http_port, None)
+    server = make_velocity().start(acme_config(ports, [], stuck))
+    host = "new.velocity.test"
+
+    started = time.monotonic()
+    response = server.api(
+        "PUT", "/config/sites/0",
+        {"hosts": [host], "routes": [{"handle": [{"handler": "static_response", "body": "new\n"}]}]},
+    )
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 5
+    entry = managed(server, host)
+    assert entry["state"] == "pending" and entry["next_attempt"] is None  # an attempt is under way
+
+    # TLS: unrecognized_name, not the internal CA's certificate.
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", https_port), timeout=5), server_hostname=host):
+            pass
+    # HTTP: 503 that says so, instead of the site in plaintext.
+    detailed = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+    detailed.request("GET", "/", headers={"Host": host})
+    reply = detailed.getresponse()
+    assert (reply.status, reply.getheader("Retry-After")) == (503, "30")
+    assert reply.read().decode().startswith(f"certificate pending: Velocity is obtaining a certificate for {host}")
+
+    hanging.release()
+    deadline = time.monotonic() + 40
+    while (entry := managed(server, host))["state"] != "error":
+        assert time.monotonic() < deadline, entry
+        time.sleep(0.2)
+    assert f"127.0.0.1:{hanging.port}" in entry["last_error"]
+    assert entry["next_attempt"] is not None
+
+    # Pointing the policy at a working CA retries at once.
+    fixed = server.api("PATCH", "/config/tls/automation/policies/0/ca", pebble.directory)
+    assert fixed.status_code == 200, fixed.text
+    wait_valid(server, [host], timeout=60)
+    root = tmp_path / "pebble-roots.pem"
+    root.write_text(pebble.roots_pem())
+    assert fetch(host, https_port, str(root)) == "new\n"
+
+
+def test_twenty_issuances_succeed_through_refused_nonces(make_velocity, make_pebble, ports):
+    pebble = make_pebble(nonce_reject=5)
+    http_port, https_port = ports
+    hosts = [f"site{index}.velocity.test" for index in range(20)]
+    server = make_velocity().start(acme_config(ports, hosts, policy(pebble.directory, pebble.api_ca, http_port, https_port)))
+    wait_valid(server, hosts, timeout=240)
+
+
+def test_a_short_lived_certificate_is_renewed_and_swapped_under_an_open_connection(
+    make_velocity, make_pebble, ports, tmp_path
+):
+    pebble = make_pebble(validity=45)
+    http_port, https_port = ports
+    host = "renew.velocity.test"
+    server = make_velocity().start(acme_config(ports, [host], policy(pebble.directory, pebble.api_ca, http_port, None)))
+    first = wait_valid(server, [host])[host]
+    root = tmp_path / "pebble-roots.pem"
+    root.write_text(pebble.roots_pem())
+    old_leaf, held = leaf(host, https_port, str(root))
+    held.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert held.recv(4096).endswith(f"{host}\n".encode())
+
+    renewed = wait_valid(server, [host], timeout=60, after=first["not_after"])[host]
+    assert renewed["renewal_at"] > first["renewal_at"]
+    new_leaf, fresh = leaf(host, https_port, str(root))
+    fresh.close()
+    assert new_leaf != old_leaf
+    # The connection opened under the old certificate still serves.
+    held.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert held.recv(4096).endswith(f"{host}\n".encode())
+    held.close()
