@@ -77,3 +77,15 @@ private func decoded(_ text: String?) throws -> [UInt8] {
                 using: SymmetricKey(data: macKey)))
     }
 }
+
+extension JOSETests {
+    @Test func issuerSettingsNeverPrintTheMACKey() {
+        let settings = ACMEIssuerSettings(
+            directoryURL: "https://ca.test/dir", email: nil,
+            externalAccount: .init(keyID: "kid-7", macKey: Array("hunter2".utf8)), challenges: [.http01],
+            keyType: .p256, trustedRootsPEM: nil)
+        let printed = "\(settings) \(settings.externalAccount!) \(ManagedName(name: "a.test", issuers: [settings]))"
+        #expect(!printed.contains("104"))  // the first byte of "hunter2"
+        #expect(printed.contains("kid-7"))
+    }
+}

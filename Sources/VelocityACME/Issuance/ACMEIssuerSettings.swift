@@ -12,7 +12,7 @@ public struct ACMEIssuerSettings: Sendable, Hashable, CustomStringConvertible {
     /// Extra roots for the CA's own HTTPS.
     public var trustedRootsPEM: String?
 
-    public struct ExternalAccount: Sendable, Hashable {
+    public struct ExternalAccount: Sendable, Hashable, CustomStringConvertible {
         public var keyID: String
         public var macKey: [UInt8]
 
@@ -20,6 +20,9 @@ public struct ACMEIssuerSettings: Sendable, Hashable, CustomStringConvertible {
             self.keyID = keyID
             self.macKey = macKey
         }
+
+        /// The key identifier only.
+        public var description: String { keyID }
     }
 
     public init(

@@ -60,6 +60,7 @@ final class CertificateManager {
                 pending.insert(name)
             }
         }
+        issued = issued.filter { managedNames.contains($0.key) }
         let automatic = (Self.automaticNames(config) + plan.internalNames).filter {
             !configuredNames.covers(Substring($0))
         }
