@@ -234,3 +234,28 @@ def test_a_short_lived_certificate_is_renewed_and_swapped_under_an_open_connecti
     held.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     assert held.recv(4096).endswith(f"{host}\n".encode())
     held.close()
+
+
+def test_when_the_ca_is_gone_at_renewal_the_old_certificate_keeps_serving_and_the_status_says_why(
+    make_velocity, make_pebble, ports, tmp_path
+):
+    pebble = make_pebble(validity=45)
+    http_port, https_port = ports
+    host = "steady.velocity.test"
+    server = make_velocity().start(acme_config(ports, [host], policy(pebble.directory, pebble.api_ca, http_port, None)))
+    first = wait_valid(server, [host])[host]
+    root = tmp_path / "pebble-roots.pem"
+    root.write_text(pebble.roots_pem())
+    served, connection = leaf(host, https_port, str(root))
+    connection.close()
+    pebble.stop()
+
+    deadline = time.monotonic() + 60
+    while (entry := managed(server, host))["last_error"] is None:
+        assert time.monotonic() < deadline, entry
+        time.sleep(0.5)
+    assert entry["state"] == "valid" and entry["not_after"] == first["not_after"]
+    assert f"127.0.0.1:{pebble.acme_port}" in entry["last_error"]
+    assert entry["next_attempt"] > entry["renewal_at"]  # backing off, not retrying at once
+    assert leaf(host, https_port, str(root))[0] == served
+
