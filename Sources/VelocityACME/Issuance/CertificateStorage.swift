@@ -16,6 +16,15 @@ public struct CertificateStorage: Sendable {
         return try? JSONDecoder.storage.decode(IssuedCertificate.self, from: data)
     }
 
+    /// Only the holder orders a name's certificate, however many processes share the store.
+    func lock(_ name: String, owner: String, for duration: TimeInterval) -> Bool {
+        (try? store.acquireLock("acme/\(name)", owner: owner, until: Date() + duration)) ?? false
+    }
+
+    func unlock(_ name: String, owner: String) {
+        try? store.releaseLock("acme/\(name)", owner: owner)
+    }
+
     func save(_ certificate: IssuedCertificate, for name: String) throws {
         try store.setRecord("certificates", key: "acme/\(name)", value: try JSONEncoder.storage.encode(certificate))
     }

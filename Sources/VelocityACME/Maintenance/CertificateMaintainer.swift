@@ -7,7 +7,8 @@ import VelocityStore
 /// Obtains and renews the certificates of managed names in the background. A config change hands it the
 /// names (``update(_:)``) and returns at once; each new certificate is stored, then `published` is awaited
 /// (it swaps a snapshot that serves it), and only then does the status say valid. The old certificate serves
-/// until its successor is in place.
+/// until its successor is in place. Processes sharing the store take a lock per name before ordering, and take
+/// a certificate another one stored instead of ordering their own.
 public actor CertificateMaintainer {
     private let storage: CertificateStorage
     private let responder: ACMEChallengeResponder
@@ -16,11 +17,15 @@ public actor CertificateMaintainer {
     private let published: @Sendable () async -> Void
     private var managed: [String: ManagedCertificate] = [:]
     private var clients: [ClientKey: ACMEClient] = [:]
+    /// This process, as the owner of the name locks it takes.
+    private let owner = UUID().uuidString
     private var loop: Task<Void, Never>?
     private var sleeper: Task<Void, Never>?
 
     /// Orders in flight at once; more wait for the next turn of the loop.
     static let concurrentIssuances = 8
+    /// Longer than any order takes; a process that dies mid-order holds the name no longer than this.
+    static let lockDuration: TimeInterval = 600
 
     private struct ClientKey: Hashable {
         var directory: String
@@ -80,8 +85,8 @@ public actor CertificateMaintainer {
                 entry.started()
                 managed[name] = entry
                 running += 1
-                let settings = entry.settings
-                Task { await self.attempt(settings) }
+                let (settings, current) = (entry.settings, entry.current)
+                Task { await self.attempt(settings, replacing: current) }
             }
             let next = managed.values.filter { !$0.attempting }.compactMap(\.nextAttempt).min()
             let delay = next.map { min(max($0.timeIntervalSince(now), 0.05), 3600) } ?? 3600
@@ -91,8 +96,17 @@ public actor CertificateMaintainer {
         }
     }
 
-    /// Each issuer in turn, each of its challenges in turn, until one certificate is issued.
-    private func attempt(_ name: ManagedName) async {
+    /// Each issuer in turn, each of its challenges in turn, until one certificate is issued; under the name's
+    /// lock, unless another process stored a certificate that is not due yet.
+    private func attempt(_ name: ManagedName, replacing current: IssuedCertificate?) async {
+        guard storage.lock(name.name, owner: owner, for: Self.lockDuration) else {
+            return finished(name.name, .lockedElsewhere)
+        }
+        defer { storage.unlock(name.name, owner: owner) }
+        if let stored = storage.certificate(for: name.name), stored != current, stored.renewalTime > Date() {
+            await published()
+            return finished(name.name, .adopted(stored))
+        }
         var failures: [String] = []
         for issuer in name.issuers {
             let client: ACMEClient
@@ -108,25 +122,28 @@ public actor CertificateMaintainer {
                     let certificate = try await flow.obtain(name.name, with: type)
                     try storage.save(certificate, for: name.name)
                     await published()
-                    finished(name.name, .success(certificate))
-                    return
+                    return finished(name.name, .issued(certificate))
                 } catch {
                     failures.append("\(type.rawValue): \(error)")
                 }
             }
         }
-        finished(name.name, .failure(IssuanceFailure(reason: failures.joined(separator: "; "))))
+        finished(name.name, .failed(failures.joined(separator: "; ")))
     }
 
-    private struct IssuanceFailure: Error {
-        var reason: String
+    private enum Outcome {
+        case issued(IssuedCertificate)
+        /// Another process had stored it.
+        case adopted(IssuedCertificate)
+        case failed(String)
+        case lockedElsewhere
     }
 
-    private func finished(_ name: String, _ result: Result<IssuedCertificate, IssuanceFailure>) {
+    private func finished(_ name: String, _ outcome: Outcome) {
         let now = Date()
         guard var entry = managed[name] else { return }
-        switch result {
-        case .success(let certificate):
+        switch outcome {
+        case .issued(let certificate):
             entry.succeeded(certificate, now: now)
             logger.info(
                 "certificate obtained",
@@ -134,12 +151,17 @@ public actor CertificateMaintainer {
                     "name": "\(name)", "issuer": "\(certificate.issuer)",
                     "not_after": "\(certificate.notAfter.formatted(.iso8601))",
                 ])
-        case .failure(let failure):
-            entry.failed(failure.reason, now: now)
+        case .adopted(let certificate):
+            entry.succeeded(certificate, now: now)
+            logger.info("certificate taken from the store", metadata: ["name": "\(name)"])
+        case .lockedElsewhere:
+            entry.waited(now: now)
+        case .failed(let reason):
+            entry.failed(reason, now: now)
             logger.error(
                 "certificate not obtained",
                 metadata: [
-                    "name": "\(name)", "error": "\(failure.reason)",
+                    "name": "\(name)", "error": "\(reason)",
                     "next_attempt": "\(entry.nextAttempt?.formatted(.iso8601) ?? "none")",
                 ])
         }

@@ -54,6 +54,13 @@ struct ManagedCertificate {
         }
     }
 
+    /// Another process is ordering this name: look again shortly (its certificate may be in the store by
+    /// then), without counting a failure.
+    mutating func waited(now: Date) {
+        attempted = nil
+        nextAttempt = now + RetrySchedule.lockWait
+    }
+
     /// The config changed this name's issuers: a failing name is tried again at once.
     mutating func reconfigured(_ settings: ManagedName, now: Date) {
         self.settings = settings

@@ -6,6 +6,8 @@ enum RetrySchedule {
     /// The first retry after a failure; each further failure doubles it, up to `maximumBackoff`.
     static let firstBackoff: TimeInterval = 60
     static let maximumBackoff: TimeInterval = 6 * 3600
+    /// How soon to look again when another process holds a name's lock.
+    static let lockWait: TimeInterval = 2
 
     /// The delay after `failures` consecutive failures (1 or more): 1, 2, 4, … minutes, at most 6 hours, less
     /// up to a tenth at random.
