@@ -259,3 +259,20 @@ def test_when_the_ca_is_gone_at_renewal_the_old_certificate_keeps_serving_and_th
     assert entry["next_attempt"] > entry["renewal_at"]  # backing off, not retrying at once
     assert leaf(host, https_port, str(root))[0] == served
 
+
+
+def test_a_restart_serves_the_stored_certificate_at_once_without_a_new_order(make_velocity, make_pebble, ports, tmp_path):
+    pebble = make_pebble()
+    host = "kept.velocity.test"
+    server = make_velocity().start(acme_config(ports, [host], policy(pebble.directory, pebble.api_ca, ports[0], None)))
+    first = wait_valid(server, [host])[host]
+    root = tmp_path / "pebble-roots.pem"
+    root.write_text(pebble.roots_pem())
+    served, connection = leaf(host, ports[1], str(root))
+    connection.close()
+    assert server.stop() == 0
+
+    server.start()
+    assert leaf(host, ports[1], str(root))[0] == served
+    assert managed(server, host)["not_after"] == first["not_after"]
+    assert pebble.log().count("POST /finalize-order") == 1
