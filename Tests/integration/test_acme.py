@@ -3,18 +3,25 @@ TLS-ALPN-01 alone, the chain checked against pebble's root and served on TCP and
 name whose certificate is pending; a commit that returns while its CA hangs; 20 issuances through pebble's 5%
 refused nonces; and renewal of short-lived certificates while a connection stays open."""
 
+import base64
+import datetime
 import http.client
+import json
 import socket
 import sqlite3
 import ssl
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import requests
+from cryptography import x509
 
 from h3_clients import aioquic_get
 from pebble import Pebble, require_pebble
-from velocity import curl, free_port
+from velocity import LocalCA, curl, free_port
 
 EMAIL = "ops@velocity.test"
 
@@ -276,3 +283,101 @@ def test_a_restart_serves_the_stored_certificate_at_once_without_a_new_order(mak
     assert leaf(host, ports[1], str(root))[0] == served
     assert managed(server, host)["not_after"] == first["not_after"]
     assert pebble.log().count("POST /finalize-order") == 1
+
+
+class RenewalInfoDirectory:
+    """Pebble 2.4 offers no ARI (RFC 9773): this HTTPS server hands out pebble's directory with a `renewalInfo`
+    URL of its own added, and answers renewal-info requests with `window(certificate_id)`; every other request
+    goes to pebble itself, by the URLs the directory lists."""
+
+    def __init__(self, pebble: Pebble, workdir, window):
+        self.pebble, self.window, self.asked = pebble, window, []
+        ca = LocalCA("renewal info test CA")
+        certificate, key = ca.issue("127.0.0.1")
+        (workdir / "ari.pem").write_text(certificate + key)
+        self.roots = workdir / "ari-roots.pem"
+        self.roots.write_text(Path(pebble.api_ca).read_text() + ca.pem)
+        directory = requests.get(pebble.directory, verify=pebble.api_ca, timeout=5).json()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/dir":
+                    body = {**directory, "renewalInfo": f"https://127.0.0.1:{owner.port}/renewal-info/"}
+                    headers = {}
+                else:
+                    certificate_id = self.path.rsplit("/", 1)[-1]
+                    owner.asked.append(certificate_id)
+                    start, end = owner.window(certificate_id)
+                    body = {"suggestedWindow": {"start": start.isoformat(), "end": end.isoformat()}}
+                    headers = {"Retry-After": "60"}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(workdir / "ari.pem")
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def directory(self) -> str:
+        return f"https://127.0.0.1:{self.port}/dir"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def renewal_info_id(der: bytes) -> str:
+    """RFC 9773 §4.1, computed here independently of Velocity."""
+    certificate = x509.load_der_x509_certificate(der)
+    key_id = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    serial = certificate.serial_number.to_bytes((certificate.serial_number.bit_length() + 8) // 8, "big")
+    encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731
+    return f"{encode(key_id)}.{encode(serial)}"
+
+
+def test_a_renewal_window_in_the_past_renews_at_once_and_the_next_window_is_followed(
+    make_velocity, make_pebble, ports, tmp_path
+):
+    pebble = make_pebble()
+    host = "ari.velocity.test"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    first_id: list[str] = []
+
+    def window(certificate_id):
+        if not first_id or certificate_id == first_id[0]:  # the CA wants the first certificate replaced now
+            first_id[:1] = [certificate_id]
+            return now - datetime.timedelta(hours=2), now - datetime.timedelta(hours=1)
+        return now + datetime.timedelta(days=30), now + datetime.timedelta(days=31)
+
+    ari = RenewalInfoDirectory(pebble, tmp_path, window)
+    try:
+        server = make_velocity().start(acme_config(ports, [host], policy(ari.directory, str(ari.roots), ports[0], None)))
+        root = tmp_path / "pebble-roots.pem"
+        deadline = time.monotonic() + 60
+        while len(ari.asked) < 2 or managed(server, host)["renewal_window"] is None:
+            assert time.monotonic() < deadline, (ari.asked, managed(server, host), server.log()[-2000:])
+            time.sleep(0.2)
+        root.write_text(pebble.roots_pem())
+        served, connection = leaf(host, ports[1], str(root))
+        connection.close()
+        entry = managed(server, host)
+        assert entry["state"] == "valid"
+        assert pebble.log().count("POST /finalize-order") == 2  # renewed at once, not after two thirds of 5 years
+        assert ari.asked[0] == first_id[0] != renewal_info_id(served) == ari.asked[-1]
+        assert entry["renewal_window"]["start"][:10] == (now + datetime.timedelta(days=30)).date().isoformat()
+        assert entry["renewal_window"]["start"] <= entry["renewal_at"] <= entry["renewal_window"]["end"]
+    finally:
+        ari.close()

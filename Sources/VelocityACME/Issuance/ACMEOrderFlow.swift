@@ -9,8 +9,11 @@ struct ACMEOrderFlow {
     /// How long one authorization or order may stay pending or processing.
     var pollingLimit: TimeInterval = 120
 
-    func obtain(_ name: String, with type: ChallengeType) async throws(ACMEError) -> IssuedCertificate {
-        let (orderURL, order) = try await client.newOrder(for: [name])
+    /// `replacing`: the ARI certificate ID of the certificate this one renews.
+    func obtain(
+        _ name: String, with type: ChallengeType, replacing: String? = nil
+    ) async throws(ACMEError) -> IssuedCertificate {
+        let (orderURL, order) = try await client.newOrder(for: [name], replacing: replacing)
         for authorization in order.authorizations {
             try await authorize(authorization, with: type)
         }

@@ -32,6 +32,14 @@ public struct IssuedCertificate: Codable, Sendable, Equatable {
         notAfter = leaf.notValidAfter
     }
 
+    /// Its ARI certificate ID; nil when it has no authority key identifier.
+    var renewalInfoID: String? {
+        guard let first = try? PEMDocument.parseMultiple(pemString: chainPEM).first,
+            let leaf = try? Certificate(derEncoded: first.derBytes)
+        else { return nil }
+        return RenewalInfo.certificateID(of: leaf)
+    }
+
     /// When renewal is due: with a third of the lifetime left (Let's Encrypt's advice without ARI).
     public var renewalTime: Date {
         notAfter - notAfter.timeIntervalSince(notBefore) / 3

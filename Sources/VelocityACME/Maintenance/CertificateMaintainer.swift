@@ -80,15 +80,24 @@ public actor CertificateMaintainer {
         while !Task.isCancelled {
             let now = Date()
             var running = managed.values.filter(\.attempting).count
-            for name in managed.keys.sorted() where running < Self.concurrentIssuances {
-                guard var entry = managed[name], entry.isDue(at: now) else { continue }
-                entry.started()
+            for name in managed.keys.sorted() {
+                guard var entry = managed[name] else { continue }
+                if entry.isDue(at: now), running < Self.concurrentIssuances {
+                    entry.started()
+                    running += 1
+                    let (settings, current) = (entry.settings, entry.current)
+                    Task { await self.attempt(settings, replacing: current) }
+                } else if entry.isRenewalInfoDue(at: now), let current = entry.current {
+                    entry.checkingRenewalInfo()
+                    let settings = entry.settings
+                    Task { await self.checkRenewalInfo(settings, of: current) }
+                }
                 managed[name] = entry
-                running += 1
-                let (settings, current) = (entry.settings, entry.current)
-                Task { await self.attempt(settings, replacing: current) }
             }
-            let next = managed.values.filter { !$0.attempting }.compactMap(\.nextAttempt).min()
+            let next = managed.values.flatMap { entry in
+                [entry.attempting ? nil : entry.nextAttempt, entry.current == nil ? nil : entry.nextRenewalInfoCheck]
+                    .compactMap { $0 }
+            }.min()
             let delay = next.map { min(max($0.timeIntervalSince(now), 0.05), 3600) } ?? 3600
             let sleeper = Task { _ = try? await Task.sleep(for: .seconds(delay)) }
             self.sleeper = sleeper
@@ -119,7 +128,8 @@ public actor CertificateMaintainer {
             let flow = ACMEOrderFlow(client: client, responder: responder, settings: issuer)
             for type in issuer.challenges {
                 do {
-                    let certificate = try await flow.obtain(name.name, with: type)
+                    let certificate = try await flow.obtain(
+                        name.name, with: type, replacing: current?.renewalInfoID)
                     try storage.save(certificate, for: name.name)
                     await published()
                     return finished(name.name, .issued(certificate))
@@ -169,21 +179,49 @@ public actor CertificateMaintainer {
         sleeper?.cancel()
     }
 
-    /// The client of an issuer's account, with the account found or created (its key made and stored first).
-    private func readyClient(for issuer: ACMEIssuerSettings) async throws -> ACMEClient {
+    /// Asks the CA that issued `certificate` for its renewal window (RFC 9773), when it offers ARI.
+    private func checkRenewalInfo(_ name: ManagedName, of certificate: IssuedCertificate) async {
+        guard let issuer = name.issuers.first(where: { $0.directoryURL == certificate.issuer }),
+            let id = certificate.renewalInfoID
+        else { return updateEntry(name.name) { $0.noRenewalInfo(for: certificate, retry: nil) } }
+        do {
+            guard let (info, retryAfter) = try await client(for: issuer).renewalInfo(for: id) else {
+                return updateEntry(name.name) { $0.noRenewalInfo(for: certificate, retry: nil) }
+            }
+            updateEntry(name.name) {
+                $0.renewalInfo(info.suggestedWindow, retryAfter: retryAfter, for: certificate, now: Date())
+            }
+        } catch {
+            logger.warning("renewal info not fetched", metadata: ["name": "\(name.name)", "error": "\(error)"])
+            updateEntry(name.name) { $0.noRenewalInfo(for: certificate, retry: Date() + 3600) }
+        }
+    }
+
+    private func updateEntry(_ name: String, _ change: (inout ManagedCertificate) -> Void) {
+        guard var entry = managed[name] else { return }
+        change(&entry)
+        managed[name] = entry
+        sleeper?.cancel()
+    }
+
+    /// The client of an issuer's account, which may not exist yet.
+    private func client(for issuer: ACMEIssuerSettings) throws -> ACMEClient {
         let key = ClientKey(
             directory: issuer.directoryURL, email: issuer.email, trustedRootsPEM: issuer.trustedRootsPEM)
-        let client: ACMEClient
+        if let existing = clients[key] { return existing }
+        let account = try storage.account(directory: issuer.directoryURL, email: issuer.email)
+        let http = try ACMEHTTPClient(group: group, trustedRootsPEM: issuer.trustedRootsPEM)
+        let client = ACMEClient(
+            directoryURL: issuer.directoryURL, http: http,
+            accountKey: try P256.Signing.PrivateKey(pemRepresentation: account.keyPEM), accountURL: account.url)
+        clients[key] = client
+        return client
+    }
+
+    /// The client of an issuer's account, with the account found or created (its key made and stored first).
+    private func readyClient(for issuer: ACMEIssuerSettings) async throws -> ACMEClient {
+        let client = try client(for: issuer)
         var account = try storage.account(directory: issuer.directoryURL, email: issuer.email)
-        if let existing = clients[key] {
-            client = existing
-        } else {
-            let http = try ACMEHTTPClient(group: group, trustedRootsPEM: issuer.trustedRootsPEM)
-            client = ACMEClient(
-                directoryURL: issuer.directoryURL, http: http,
-                accountKey: try P256.Signing.PrivateKey(pemRepresentation: account.keyPEM), accountURL: account.url)
-            clients[key] = client
-        }
         let url = try await client.account(
             email: issuer.email, externalAccount: issuer.externalAccount.map { ($0.keyID, $0.macKey) })
         if account.url != url {

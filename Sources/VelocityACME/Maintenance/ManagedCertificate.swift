@@ -12,11 +12,25 @@ struct ManagedCertificate {
     /// The settings of the attempt in progress; nil when none is.
     private var attempted: ManagedName?
     var attempting: Bool { attempted != nil }
+    /// The CA's renewal window for the current certificate (ARI), and the moment chosen in it.
+    private(set) var renewalWindow: RenewalInfo.Window?
+    private var chosenRenewal: Date?
+    /// When to ask the CA for renewal info next; nil while asking, and when there is nothing to ask about.
+    private(set) var nextRenewalInfoCheck: Date?
 
     init(_ settings: ManagedName, stored: IssuedCertificate?, now: Date) {
         self.settings = settings
-        if let stored, stored.notAfter > now { current = stored }
+        if let stored, stored.notAfter > now {
+            current = stored
+            nextRenewalInfoCheck = now
+        }
         schedule(now: now)
+    }
+
+    /// When the current certificate is to be renewed: at the moment chosen in the CA's window, else with a
+    /// third of its lifetime left.
+    var renewalTime: Date? {
+        chosenRenewal ?? current?.renewalTime
     }
 
     func state(at now: Date) -> CertificateStatus.State {
@@ -37,6 +51,9 @@ struct ManagedCertificate {
         current = certificate
         failures = 0
         lastError = nil
+        renewalWindow = nil
+        chosenRenewal = nil
+        nextRenewalInfoCheck = now
         schedule(now: now)
     }
 
@@ -52,6 +69,40 @@ struct ManagedCertificate {
             failures += 1
             nextAttempt = now + RetrySchedule.backoff(afterFailures: failures)
         }
+    }
+
+    func isRenewalInfoDue(at now: Date) -> Bool {
+        current != nil && nextRenewalInfoCheck.map { $0 <= now } ?? false
+    }
+
+    mutating func checkingRenewalInfo() {
+        nextRenewalInfoCheck = nil
+    }
+
+    /// The CA's window for `certificate` (still the current one, or the answer is stale): a new window gets a
+    /// new moment; the CA's Retry-After, between a minute and a day (six hours without one), says when to ask
+    /// again.
+    mutating func renewalInfo(
+        _ window: RenewalInfo.Window, retryAfter: TimeInterval?, for certificate: IssuedCertificate, now: Date
+    ) {
+        guard certificate == current else { return }
+        guard window.start <= window.end else {
+            nextRenewalInfoCheck = now + 3600  // a window that ends before it starts is no advice
+            return
+        }
+        if window != renewalWindow {
+            renewalWindow = window
+            chosenRenewal = RenewalInfo.moment(in: window)
+        }
+        nextRenewalInfoCheck = now + min(max(retryAfter ?? 6 * 3600, 60), 86400)
+        if !attempting, failures == 0 { schedule(now: now) }
+    }
+
+    /// No renewal info to be had for `certificate` (its CA offers none): only the usual schedule applies.
+    /// `retry` is when to try again after a failure to ask.
+    mutating func noRenewalInfo(for certificate: IssuedCertificate, retry: Date?) {
+        guard certificate == current else { return }
+        nextRenewalInfoCheck = retry
     }
 
     /// Another process is ordering this name: look again shortly (its certificate may be in the store by
@@ -74,7 +125,7 @@ struct ManagedCertificate {
             lastError = problem
             nextAttempt = nil
         } else if let current {
-            nextAttempt = max(now, RetrySchedule.renewal(of: current))
+            nextAttempt = max(now, chosenRenewal ?? RetrySchedule.renewal(of: current))
         } else {
             nextAttempt = now
         }
@@ -83,6 +134,7 @@ struct ManagedCertificate {
     func status(at now: Date) -> CertificateStatus {
         CertificateStatus(
             name: settings.name, state: state(at: now), issuer: current?.issuer, notAfter: current?.notAfter,
-            renewalTime: current?.renewalTime, lastError: lastError, nextAttempt: attempting ? nil : nextAttempt)
+            renewalTime: renewalTime, renewalWindow: renewalWindow.map { $0.start...$0.end }, lastError: lastError,
+            nextAttempt: attempting ? nil : nextAttempt)
     }
 }

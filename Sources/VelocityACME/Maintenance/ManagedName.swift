@@ -31,6 +31,8 @@ public struct CertificateStatus: Sendable, Equatable {
     public var issuer: String?
     public var notAfter: Date?
     public var renewalTime: Date?
+    /// The CA's suggested renewal window (ARI), when it offers one.
+    public var renewalWindow: ClosedRange<Date>?
     public var lastError: String?
     /// Nil while an attempt runs, or when none will be made until the config changes.
     public var nextAttempt: Date?

@@ -58,10 +58,19 @@ actor ACMEClient {
         return location
     }
 
-    func newOrder(for names: [String]) async throws(ACMEError) -> (url: String, order: ACMEOrder) {
-        struct NewOrder: Encodable { var identifiers: [ACMEIdentifier] }
-        let url = try await loadDirectory().newOrder
-        let response = try await post(url, NewOrder(identifiers: names.map(ACMEIdentifier.dns)), signer: try signer())
+    /// `replacing` names the certificate this one succeeds (RFC 9773 §5), told only to CAs that offer ARI.
+    func newOrder(
+        for names: [String], replacing: String? = nil
+    ) async throws(ACMEError) -> (url: String, order: ACMEOrder) {
+        struct NewOrder: Encodable {
+            var identifiers: [ACMEIdentifier]
+            var replaces: String?
+        }
+        let directory = try await loadDirectory()
+        let request = NewOrder(
+            identifiers: names.map(ACMEIdentifier.dns), replaces: directory.renewalInfo == nil ? nil : replacing)
+        let url = directory.newOrder
+        let response = try await post(url, request, signer: try signer())
         guard let location = response.headers.first(name: "location") else {
             throw .malformed("no Location header for the order", url: url)
         }
@@ -76,6 +85,15 @@ actor ACMEClient {
     func authorization(_ url: String) async throws(ACMEError) -> (ACMEAuthorization, retryAfter: TimeInterval?) {
         let response = try await post(url, nil as Empty?, signer: try signer())
         return (try decode(ACMEAuthorization.self, response, url: url), response.retryAfter)
+    }
+
+    /// The CA's renewal window for a certificate (RFC 9773 §4.2, an unsigned GET); nil when the CA offers none.
+    func renewalInfo(for certificateID: String) async throws(ACMEError) -> (RenewalInfo, retryAfter: TimeInterval?)? {
+        guard let base = try await loadDirectory().renewalInfo else { return nil }
+        let url = base.hasSuffix("/") ? base + certificateID : "\(base)/\(certificateID)"
+        let response = try await http.send(.GET, url, accept: "application/json")
+        try Self.check(response, url: url)
+        return (try decode(RenewalInfo.self, response, url: url), response.retryAfter)
     }
 
     /// Tells the CA the challenge is ready to be checked (§7.5.1): an empty object, not an empty payload.
@@ -176,7 +194,7 @@ actor ACMEClient {
     private func decode<T: Decodable>(_ type: T.Type, _ response: ACMEHTTPResponse, url: String) throws(ACMEError) -> T
     {
         do {
-            return try JSONDecoder().decode(type, from: Data(response.body))
+            return try JSONDecoder.acme.decode(type, from: Data(response.body))
         } catch {
             throw .malformed("the answer does not parse as \(type)", url: url)
         }

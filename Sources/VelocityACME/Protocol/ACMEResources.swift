@@ -5,6 +5,8 @@ struct ACMEDirectory: Decodable, Sendable {
     var newNonce: String
     var newAccount: String
     var newOrder: String
+    /// RFC 9773; absent at CAs without ARI.
+    var renewalInfo: String?
     var meta: Meta?
 
     struct Meta: Decodable, Sendable {

@@ -97,6 +97,9 @@ struct AdminAPI: Sendable {
                 "ca": status.issuer.map { .string($0) } ?? .null,
                 "not_after": date(served?.notAfter ?? status.notAfter),
                 "renewal_at": date(status.renewalTime),
+                "renewal_window": status.renewalWindow.map {
+                    ["start": date($0.lowerBound), "end": date($0.upperBound)]
+                } ?? .null,
                 "last_error": status.lastError.map { .string($0) } ?? .null,
                 "next_attempt": date(status.nextAttempt),
             ]
