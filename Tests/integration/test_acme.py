@@ -21,7 +21,7 @@ from cryptography import x509
 
 from h3_clients import aioquic_get
 from pebble import Pebble, require_pebble
-from velocity import LocalCA, curl, free_port
+from velocity import LocalCA, cli, curl, free_port
 
 EMAIL = "ops@velocity.test"
 
@@ -283,6 +283,14 @@ def test_a_restart_serves_the_stored_certificate_at_once_without_a_new_order(mak
     assert leaf(host, ports[1], str(root))[0] == served
     assert managed(server, host)["not_after"] == first["not_after"]
     assert pebble.log().count("POST /finalize-order") == 1
+
+    table = cli("certs", "--admin", server.admin_address)
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith(host))
+    assert row.split()[1:3] == ["valid", first["not_after"]]
+    expiry = datetime.datetime.fromisoformat(first["not_after"].replace("Z", "+00:00")).timestamp()
+    metric = f'velocity_certificate_not_after_seconds{{name="{host}"}} {int(expiry)}'
+    assert metric in server.api("GET", "/metrics").text.splitlines()
 
 
 class RenewalInfoDirectory:

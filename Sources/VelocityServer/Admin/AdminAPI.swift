@@ -61,9 +61,10 @@ struct AdminAPI: Sendable {
             ])
         case "metrics" where segments.count == 1:
             try allow(request, .GET)
+            let snapshot = snapshots.load()
             return AdminResponse(
                 contentType: "text/plain; version=0.0.4",
-                body: metrics.exposition(revision: snapshots.load().revision))
+                body: metrics.exposition(revision: snapshot.revision, certificates: snapshot.certificates.credentials))
         case "health" where segments.count == 1:
             try allow(request, .GET)
             let snapshot = snapshots.load()
