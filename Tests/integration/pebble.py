@@ -27,13 +27,14 @@ def require_pebble() -> None:
 
 class Pebble:
     """One pebble and its DNS server. `directory` is the ACME directory URL, `api_ca` the PEM file that
-    pebble's own HTTPS certificate chains to; `validity` makes certificates that short-lived (seconds)."""
+    pebble's own HTTPS certificate chains to; `validity` makes certificates that short-lived (seconds);
+    `ocsp_url` goes into the certificates as their OCSP responder (pebble has none of its own)."""
 
     def __init__(self, workdir: Path, http_port: int, tls_port: int, validity: int | None = None,
-                 nonce_reject: int | None = None):
+                 nonce_reject: int | None = None, ocsp_url: str = ""):
         self.workdir = workdir
         self.http_port, self.tls_port = http_port, tls_port
-        self.validity, self.nonce_reject = validity, nonce_reject
+        self.validity, self.nonce_reject, self.ocsp_url = validity, nonce_reject, ocsp_url
         self.acme_port, self.management_port = free_port(), free_port()
         self.dns_port, self.dns_management_port = free_port(), free_port()
         self.processes: list[subprocess.Popen] = []
@@ -57,7 +58,7 @@ class Pebble:
             "privateKey": str(self.workdir / "pebble-api.key"),
             "httpPort": self.http_port,
             "tlsPort": self.tls_port,
-            "ocspResponderURL": "",
+            "ocspResponderURL": self.ocsp_url,
             "externalAccountBindingRequired": False,
         }
         if self.validity:
@@ -91,6 +92,14 @@ class Pebble:
         base = f"https://127.0.0.1:{self.management_port}"
         return "".join(
             requests.get(f"{base}/{kind}/0", verify=self.api_ca, timeout=5).text for kind in ("roots", "intermediates")
+        )
+
+    def issuer(self) -> tuple[str, str]:
+        """Pebble's intermediate and its private key (PEM), to sign OCSP responses as the issuer."""
+        base = f"https://127.0.0.1:{self.management_port}"
+        return tuple(
+            requests.get(f"{base}/{kind}/0", verify=self.api_ca, timeout=5).text
+            for kind in ("intermediates", "intermediate-keys")
         )
 
     def log(self) -> str:

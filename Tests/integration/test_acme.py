@@ -10,6 +10,7 @@ import json
 import socket
 import sqlite3
 import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from h3_clients import aioquic_get
 from pebble import Pebble, require_pebble
@@ -269,7 +272,7 @@ def test_when_the_ca_is_gone_at_renewal_the_old_certificate_keeps_serving_and_th
 
 
 def test_a_restart_serves_the_stored_certificate_at_once_without_a_new_order(make_velocity, make_pebble, ports, tmp_path):
-    pebble = make_pebble()
+    pebble = make_pebble(nonce_reject=0)  # pebble logs each retried POST: orders are counted from its log
     host = "kept.velocity.test"
     server = make_velocity().start(acme_config(ports, [host], policy(pebble.directory, pebble.api_ca, ports[0], None)))
     first = wait_valid(server, [host])[host]
@@ -359,7 +362,7 @@ def renewal_info_id(der: bytes) -> str:
 def test_a_renewal_window_in_the_past_renews_at_once_and_the_next_window_is_followed(
     make_velocity, make_pebble, ports, tmp_path
 ):
-    pebble = make_pebble()
+    pebble = make_pebble(nonce_reject=0)  # pebble logs each retried POST: orders are counted from its log
     host = "ari.velocity.test"
     now = datetime.datetime.now(datetime.timezone.utc)
     first_id: list[str] = []
@@ -389,3 +392,87 @@ def test_a_renewal_window_in_the_past_renews_at_once_and_the_next_window_is_foll
         assert entry["renewal_window"]["start"] <= entry["renewal_at"] <= entry["renewal_window"]["end"]
     finally:
         ari.close()
+
+
+class OCSPResponder:
+    """A loopback OCSP responder (RFC 6960 over HTTP POST) that answers for pebble's intermediate, signing with
+    its key: `good` for every certificate, or `revoked` once `revoke_all` is set."""
+
+    def __init__(self):
+        self.revoke_all, self.requests = False, 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = ocsp.load_der_ocsp_request(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.requests += 1
+                body = owner.answer(request)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/ocsp-response")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self, pebble: Pebble) -> "OCSPResponder":
+        certificate, key = pebble.issuer()
+        self.issuer = x509.load_pem_x509_certificate(certificate.encode())
+        self.key = serialization.load_pem_private_key(key.encode(), None)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def answer(self, request) -> bytes:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        status = ocsp.OCSPCertStatus.REVOKED if self.revoke_all else ocsp.OCSPCertStatus.GOOD
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash, issuer_key_hash=request.issuer_key_hash,
+            serial_number=request.serial_number, algorithm=request.hash_algorithm, cert_status=status,
+            this_update=now - datetime.timedelta(minutes=1), next_update=now + datetime.timedelta(hours=1),
+            revocation_time=now - datetime.timedelta(minutes=5) if self.revoke_all else None,
+            revocation_reason=None,
+        ).responder_id(ocsp.OCSPResponderEncoding.HASH, self.issuer)
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stapled_status(host: str, port: int) -> str:
+    """What `openssl s_client -status` reports of the stapled OCSP response."""
+    result = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", host, "-status"],
+        input="", capture_output=True, text=True, timeout=20,
+    )
+    return result.stdout
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["good", "revoked"])
+def test_a_good_ocsp_response_is_stapled_and_a_revoked_one_never(make_velocity, make_pebble, ports, revoked):
+    responder = OCSPResponder()
+    responder.revoke_all = revoked
+    pebble = make_pebble(ocsp_url=responder.url)
+    responder.start(pebble)
+    host = "stapled.velocity.test"
+    try:
+        server = make_velocity().start(acme_config(ports, [host], policy(pebble.directory, pebble.api_ca, ports[0], None)))
+        wait_valid(server, [host])
+        deadline = time.monotonic() + 30
+        while (entry := managed(server, host))["ocsp"] is None:
+            assert time.monotonic() < deadline, (entry, server.log()[-2000:])
+            time.sleep(0.2)
+        report = stapled_status(host, ports[1])
+        if revoked:
+            assert entry["ocsp"].startswith("not stapled: revoked") and entry["ocsp_next_update"] is None, entry
+            assert "OCSP response: no response sent" in report
+        else:
+            assert entry["ocsp"] == "good" and entry["ocsp_next_update"] is not None, entry
+            assert "OCSP Response Status: successful" in report and "Cert Status: good" in report, report
+        assert responder.requests >= 1
+    finally:
+        responder.close()

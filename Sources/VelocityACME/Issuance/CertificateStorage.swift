@@ -25,6 +25,17 @@ public struct CertificateStorage: Sendable {
         try? store.releaseLock("acme/\(name)", owner: owner)
     }
 
+    /// The OCSP staple kept for `name`'s certificate, whichever certificate that was.
+    public func staple(for name: String) -> OCSPStaple? {
+        guard let data = (try? store.record("ocsp", key: name)).flatMap({ $0 }) else { return nil }
+        return try? JSONDecoder.storage.decode(OCSPStaple.self, from: data)
+    }
+
+    /// Nil removes it.
+    func saveStaple(_ staple: OCSPStaple?, for name: String) throws {
+        try store.setRecord("ocsp", key: name, value: try staple.map { try JSONEncoder.storage.encode($0) })
+    }
+
     func save(_ certificate: IssuedCertificate, for name: String) throws {
         try store.setRecord("certificates", key: "acme/\(name)", value: try JSONEncoder.storage.encode(certificate))
     }

@@ -32,6 +32,11 @@ public struct IssuedCertificate: Codable, Sendable, Equatable {
         notAfter = leaf.notValidAfter
     }
 
+    /// The leaf's DER.
+    public var leafDER: [UInt8]? {
+        (try? PEMDocument.parseMultiple(pemString: chainPEM).first)?.derBytes
+    }
+
     /// Its ARI certificate ID; nil when it has no authority key identifier.
     var renewalInfoID: String? {
         guard let first = try? PEMDocument.parseMultiple(pemString: chainPEM).first,

@@ -17,6 +17,8 @@ public actor CertificateMaintainer {
     private let published: @Sendable () async -> Void
     private var managed: [String: ManagedCertificate] = [:]
     private var clients: [ClientKey: ACMEClient] = [:]
+    /// Asks OCSP responders; made on first use.
+    private var ocspHTTP: ACMEHTTPClient?
     /// This process, as the owner of the name locks it takes.
     private let owner = UUID().uuidString
     private var loop: Task<Void, Never>?
@@ -54,7 +56,9 @@ public actor CertificateMaintainer {
                 if entry.settings != name { entry.reconfigured(name, now: now) }
                 next[name.name] = entry
             } else {
-                next[name.name] = ManagedCertificate(name, stored: storage.certificate(for: name.name), now: now)
+                next[name.name] = ManagedCertificate(
+                    name, stored: storage.certificate(for: name.name), staple: storage.staple(for: name.name),
+                    now: now)
             }
         }
         managed = next
@@ -91,12 +95,15 @@ public actor CertificateMaintainer {
                     entry.checkingRenewalInfo()
                     let settings = entry.settings
                     Task { await self.checkRenewalInfo(settings, of: current) }
+                } else if entry.isOCSPDue(at: now), let current = entry.current {
+                    entry.fetchingOCSP()
+                    Task { await self.fetchOCSP(name, of: current) }
                 }
                 managed[name] = entry
             }
-            let next = managed.values.flatMap { entry in
-                [entry.attempting ? nil : entry.nextAttempt, entry.current == nil ? nil : entry.nextRenewalInfoCheck]
-                    .compactMap { $0 }
+            let next = managed.values.flatMap { entry -> [Date] in
+                let checks = entry.current == nil ? [] : [entry.nextRenewalInfoCheck, entry.nextOCSPFetch]
+                return ([entry.attempting ? nil : entry.nextAttempt] + checks).compactMap { $0 }
             }.min()
             let delay = next.map { min(max($0.timeIntervalSince(now), 0.05), 3600) } ?? 3600
             let sleeper = Task { _ = try? await Task.sleep(for: .seconds(delay)) }
@@ -194,6 +201,30 @@ public actor CertificateMaintainer {
         } catch {
             logger.warning("renewal info not fetched", metadata: ["name": "\(name.name)", "error": "\(error)"])
             updateEntry(name.name) { $0.noRenewalInfo(for: certificate, retry: Date() + 3600) }
+        }
+    }
+
+    /// Asks the responder the certificate names, and publishes a staple that came, changed or went.
+    private func fetchOCSP(_ name: String, of certificate: IssuedCertificate) async {
+        if ocspHTTP == nil { ocspHTTP = try? ACMEHTTPClient(group: group, trustedRootsPEM: nil) }
+        guard let http = ocspHTTP else { return }
+        let outcome = await OCSPFetcher(http: http).fetch(chainPEM: certificate.chainPEM)
+        switch outcome {
+        case .refused(let reason):
+            logger.warning("OCSP response not stapled", metadata: ["name": "\(name)", "reason": "\(reason)"])
+        case .unavailable(let reason):
+            logger.warning("OCSP responder unavailable", metadata: ["name": "\(name)", "error": "\(reason)"])
+        case .good, .noResponder:
+            break
+        }
+        let before = managed[name]?.staple
+        updateEntry(name) { $0.ocspFetched(outcome, for: certificate, now: Date()) }
+        guard let entry = managed[name], entry.current == certificate, entry.staple != before else { return }
+        do {
+            try storage.saveStaple(entry.staple, for: name)
+            await published()
+        } catch {
+            logger.error("OCSP staple not stored", metadata: ["name": "\(name)", "error": "\(error)"])
         }
     }
 

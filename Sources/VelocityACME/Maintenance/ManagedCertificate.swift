@@ -17,12 +17,24 @@ struct ManagedCertificate {
     private var chosenRenewal: Date?
     /// When to ask the CA for renewal info next; nil while asking, and when there is nothing to ask about.
     private(set) var nextRenewalInfoCheck: Date?
+    /// The OCSP response stapled with the current certificate, what the last fetch said, and when to fetch
+    /// next (nil while fetching, and when the certificate names no responder).
+    private(set) var staple: OCSPStaple?
+    private(set) var ocspStatus: String?
+    private(set) var nextOCSPFetch: Date?
 
-    init(_ settings: ManagedName, stored: IssuedCertificate?, now: Date) {
+    init(_ settings: ManagedName, stored: IssuedCertificate?, staple: OCSPStaple? = nil, now: Date) {
         self.settings = settings
         if let stored, stored.notAfter > now {
             current = stored
             nextRenewalInfoCheck = now
+            if let staple, let leaf = stored.leafDER, staple.isUsable(for: leaf, at: now) {
+                self.staple = staple
+                ocspStatus = "good"
+                nextOCSPFetch = max(now, staple.refreshTime)
+            } else {
+                nextOCSPFetch = now
+            }
         }
         schedule(now: now)
     }
@@ -54,6 +66,9 @@ struct ManagedCertificate {
         renewalWindow = nil
         chosenRenewal = nil
         nextRenewalInfoCheck = now
+        staple = nil
+        ocspStatus = nil
+        nextOCSPFetch = now
         schedule(now: now)
     }
 
@@ -105,6 +120,32 @@ struct ManagedCertificate {
         nextRenewalInfoCheck = retry
     }
 
+    func isOCSPDue(at now: Date) -> Bool {
+        current != nil && nextOCSPFetch.map { $0 <= now } ?? false
+    }
+
+    mutating func fetchingOCSP() {
+        nextOCSPFetch = nil
+    }
+
+    /// What asking the OCSP responder about `certificate` (still the current one, or the answer is stale) gave:
+    /// a good response is stapled until half its validity has passed; a refused one is never stapled; while the
+    /// responder cannot be reached, a staple still valid is kept.
+    mutating func ocspFetched(_ outcome: OCSPFetcher.Outcome, for certificate: IssuedCertificate, now: Date) {
+        guard certificate == current else { return }
+        switch outcome {
+        case .noResponder:
+            (staple, ocspStatus, nextOCSPFetch) = (nil, nil, nil)
+        case .good(let fresh):
+            (staple, ocspStatus, nextOCSPFetch) = (fresh, "good", max(fresh.refreshTime, now + 60))
+        case .refused(let reason):
+            (staple, ocspStatus, nextOCSPFetch) = (nil, "not stapled: \(reason)", now + 3600)
+        case .unavailable(let reason):
+            if let kept = staple, kept.expiry <= now { staple = nil }
+            (ocspStatus, nextOCSPFetch) = ("responder unavailable: \(reason)", now + 600)
+        }
+    }
+
     /// Another process is ordering this name: look again shortly (its certificate may be in the store by
     /// then), without counting a failure.
     mutating func waited(now: Date) {
@@ -135,6 +176,6 @@ struct ManagedCertificate {
         CertificateStatus(
             name: settings.name, state: state(at: now), issuer: current?.issuer, notAfter: current?.notAfter,
             renewalTime: renewalTime, renewalWindow: renewalWindow.map { $0.start...$0.end }, lastError: lastError,
-            nextAttempt: attempting ? nil : nextAttempt)
+            nextAttempt: attempting ? nil : nextAttempt, ocsp: ocspStatus, ocspNextUpdate: staple?.nextUpdate)
     }
 }

@@ -36,4 +36,8 @@ public struct CertificateStatus: Sendable, Equatable {
     public var lastError: String?
     /// Nil while an attempt runs, or when none will be made until the config changes.
     public var nextAttempt: Date?
+    /// `good` while a verified response is stapled, else why none is; nil when the certificate names no
+    /// OCSP responder.
+    public var ocsp: String?
+    public var ocspNextUpdate: Date?
 }

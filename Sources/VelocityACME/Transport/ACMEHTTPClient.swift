@@ -23,7 +23,8 @@ struct ACMEHTTPResponse: Sendable {
 }
 
 /// The CA's HTTPS: one connection per request, HTTP/1.1, certificate checked against the system's roots and
-/// any the issuer adds. ACME exchanges are few and far between, so nothing is pooled.
+/// any the issuer adds. ACME exchanges are few and far between, so nothing is pooled. OCSP responders, whose
+/// answers are signed, are asked over plain HTTP as RFC 6960 has it.
 struct ACMEHTTPClient: Sendable {
     private let group: any EventLoopGroup
     private let tls: NIOSSLContext
@@ -44,14 +45,18 @@ struct ACMEHTTPClient: Sendable {
         self.timeout = timeout
     }
 
+    /// `plainHTTPAllowed`: an `http://` URL is fetched without TLS (OCSP only).
     func send(
         _ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil,
-        accept: String? = nil
+        accept: String? = nil, plainHTTPAllowed: Bool = false
     ) async throws(ACMEError) -> ACMEHTTPResponse {
-        guard let parsed = URL(string: url), let host = parsed.host, parsed.scheme == "https" else {
-            throw .malformed("not an https URL", url: url)
+        guard let parsed = URL(string: url), let host = parsed.host,
+            parsed.scheme == "https" || (plainHTTPAllowed && parsed.scheme == "http")
+        else {
+            throw .malformed(plainHTTPAllowed ? "not an http or https URL" : "not an https URL", url: url)
         }
-        let port = parsed.port ?? 443
+        let secure = parsed.scheme == "https"
+        let port = parsed.port ?? (secure ? 443 : 80)
         var target = parsed.path.isEmpty ? "/" : parsed.path
         if let query = parsed.query { target += "?\(query)" }
         var headers = HTTPHeaders()
@@ -65,7 +70,8 @@ struct ACMEHTTPClient: Sendable {
         // SNI takes names only; an IP address is checked against the certificate's IP SANs instead.
         let serverName = Self.isIPAddress(host) ? nil : host
         do {
-            return try await exchange(host: host, port: port, serverName: serverName, head: head, body: body)
+            return try await exchange(
+                host: host, port: port, tls: secure ? tls : nil, serverName: serverName, head: head, body: body)
         } catch let error as ACMEError {
             throw error
         } catch {
@@ -74,19 +80,20 @@ struct ACMEHTTPClient: Sendable {
     }
 
     private func exchange(
-        host: String, port: Int, serverName: String?, head: HTTPRequestHead, body: [UInt8]?
+        host: String, port: Int, tls: NIOSSLContext?, serverName: String?, head: HTTPRequestHead, body: [UInt8]?
     ) async throws -> ACMEHTTPResponse {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: ACMEHTTPResponse.self)
-        let tls = self.tls
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
                     }

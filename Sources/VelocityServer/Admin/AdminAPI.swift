@@ -102,6 +102,8 @@ struct AdminAPI: Sendable {
                     ["start": date($0.lowerBound), "end": date($0.upperBound)]
                 } ?? .null,
                 "last_error": status.lastError.map { .string($0) } ?? .null,
+                "ocsp": status.ocsp.map { .string($0) } ?? .null,
+                "ocsp_next_update": date(status.ocspNextUpdate),
                 "next_attempt": date(status.nextAttempt),
             ]
         }

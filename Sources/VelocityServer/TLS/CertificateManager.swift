@@ -18,8 +18,9 @@ final class CertificateManager {
     private let logger = Logger(label: "velocity.certificates")
     private var authority: InternalCA?
     private var leaf: (names: [String], bundle: CertificateBundle, credential: TLSCredential)?
-    /// Credentials of ACME certificates by name, rebuilt only when the stored certificate changes.
-    private var issued: [String: (certificate: IssuedCertificate, credential: TLSCredential)] = [:]
+    /// Credentials of ACME certificates by name, rebuilt only when the stored certificate or staple changes.
+    private var issued: [String: (certificate: IssuedCertificate, staple: OCSPStaple?, credential: TLSCredential)] =
+        [:]
 
     static let leafLifetime: TimeInterval = 7 * 24 * 3600
     /// Names the default certificate always covers, so `https://localhost` and `https://127.0.0.1` work.
@@ -80,17 +81,24 @@ final class CertificateManager {
         return (table, plan.acme)
     }
 
-    /// The stored ACME certificate of `name` while it is valid, parsed once per certificate.
+    /// The stored ACME certificate of `name` while it is valid, with its OCSP staple while that is valid for
+    /// it; parsed once per certificate and staple.
     private func issuedCredential(for name: String, now: Date) -> TLSCredential? {
         guard let certificate = storage.certificate(for: name), certificate.notAfter > now else {
             issued[name] = nil
             return nil
         }
-        if let cached = issued[name], cached.certificate == certificate { return cached.credential }
+        let staple = storage.staple(for: name).flatMap { staple in
+            certificate.leafDER.map { staple.isUsable(for: $0, at: now) } == true ? staple : nil
+        }
+        if let cached = issued[name], cached.certificate == certificate, cached.staple == staple {
+            return cached.credential
+        }
         do {
             let credential = try TLSCredential(
-                certificateChainPEM: certificate.chainPEM, privateKeyPEM: certificate.privateKeyPEM)
-            issued[name] = (certificate, credential)
+                certificateChainPEM: certificate.chainPEM, privateKeyPEM: certificate.privateKeyPEM,
+                ocspResponse: staple.map { Array($0.response) })
+            issued[name] = (certificate, staple, credential)
             return credential
         } catch {
             logger.error("stored certificate unusable", metadata: ["name": "\(name)", "error": "\(error)"])
