@@ -26,7 +26,8 @@ public actor CertificateMaintainer {
 
     /// Orders in flight at once; more wait for the next turn of the loop.
     static let concurrentIssuances = 8
-    /// Longer than any order takes; a process that dies mid-order holds the name no longer than this.
+    /// Longer than any one order takes (the lock is taken again before each); a process that dies mid-order
+    /// holds the name no longer than this.
     static let lockDuration: TimeInterval = 600
 
     private struct ClientKey: Hashable {
@@ -101,9 +102,12 @@ public actor CertificateMaintainer {
                 }
                 managed[name] = entry
             }
+            // A name due while every slot is taken waits for a finished attempt to wake the loop.
+            let full = running >= Self.concurrentIssuances
             let next = managed.values.flatMap { entry -> [Date] in
                 let checks = entry.current == nil ? [] : [entry.nextRenewalInfoCheck, entry.nextOCSPFetch]
-                return ([entry.attempting ? nil : entry.nextAttempt] + checks).compactMap { $0 }
+                let waits = entry.attempting || (full && entry.isDue(at: now))
+                return ([waits ? nil : entry.nextAttempt] + checks).compactMap { $0 }
             }.min()
             let delay = next.map { min(max($0.timeIntervalSince(now), 0.05), 3600) } ?? 3600
             let sleeper = Task { _ = try? await Task.sleep(for: .seconds(delay)) }
@@ -134,6 +138,8 @@ public actor CertificateMaintainer {
             }
             let flow = ACMEOrderFlow(client: client, responder: responder, settings: issuer)
             for type in issuer.challenges {
+                // Each order gets the lock's full time, however long the ones before it took.
+                _ = storage.lock(name.name, owner: owner, for: Self.lockDuration)
                 do {
                     let certificate = try await flow.obtain(
                         name.name, with: type, replacing: current?.renewalInfoID)
