@@ -10,7 +10,7 @@ import X509
 @Suite struct CertificateTests {
     @Test(arguments: CertificateKeyType.allCases)
     func theSigningRequestNamesTheHostAndIsSignedByTheKey(_ type: CertificateKeyType) throws {
-        let key = CertificateKey(type)
+        let key = try CertificateKey(type)
         let der = try key.signingRequest(for: ["www.example.com"])
         let request = try CertificateSigningRequest(derEncoded: der)
         #expect(request.subject == DistinguishedName())

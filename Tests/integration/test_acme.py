@@ -20,6 +20,7 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 
 from h3_clients import aioquic_get
@@ -476,3 +477,18 @@ def test_a_good_ocsp_response_is_stapled_and_a_revoked_one_never(make_velocity, 
         assert responder.requests >= 1
     finally:
         responder.close()
+
+
+def test_key_type_rsa_2048_gets_an_rsa_certificate(make_velocity, make_pebble, ports, tmp_path):
+    pebble = make_pebble()
+    host = "rsa.velocity.test"
+    server = make_velocity().start(
+        acme_config(ports, [host], {**policy(pebble.directory, pebble.api_ca, ports[0], None), "key_type": "RSA-2048"})
+    )
+    wait_valid(server, [host])
+    root = tmp_path / "pebble-roots.pem"
+    root.write_text(pebble.roots_pem())
+    der, connection = leaf(host, ports[1], str(root))
+    connection.close()
+    key = x509.load_der_x509_certificate(der).public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 2048

@@ -18,7 +18,12 @@ struct ACMEOrderFlow {
             try await authorize(authorization, with: type)
         }
         let ready = try await poll(orderURL, until: [.ready, .valid])
-        let key = CertificateKey(settings.keyType)
+        let key: CertificateKey
+        do {
+            key = try CertificateKey(settings.keyType)
+        } catch {
+            throw .invalid("no \(settings.keyType.rawValue) key could be made: \(error)")
+        }
         var finished = ready
         if ready.status == .ready {
             let csr: [UInt8]

@@ -1,4 +1,5 @@
 import Crypto
+import CryptoExtras
 import SwiftASN1
 import VelocityConfig
 import X509
@@ -9,7 +10,7 @@ struct CertificateKey {
     private let key: Certificate.PrivateKey
     private let signatureAlgorithm: Certificate.SignatureAlgorithm
 
-    init(_ type: CertificateKeyType) {
+    init(_ type: CertificateKeyType) throws {
         switch type {
         case .p256:
             let key = P256.Signing.PrivateKey()
@@ -21,6 +22,11 @@ struct CertificateKey {
             self.key = Certificate.PrivateKey(key)
             privateKeyPEM = key.pemRepresentation + "\n"
             signatureAlgorithm = .ecdsaWithSHA384
+        case .rsa2048:
+            let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+            self.key = Certificate.PrivateKey(key)
+            privateKeyPEM = key.pemRepresentation + "\n"
+            signatureAlgorithm = .sha256WithRSAEncryption
         }
     }
 

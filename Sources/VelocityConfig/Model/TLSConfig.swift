@@ -135,4 +135,6 @@ public struct ChallengeConfig: Decodable, Sendable, Equatable {
 public enum CertificateKeyType: String, ConfigKeyword, Sendable {
     case p256 = "P-256"
     case p384 = "P-384"
+    /// For clients that know no ECDSA.
+    case rsa2048 = "RSA-2048"
 }
