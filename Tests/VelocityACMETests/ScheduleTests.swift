@@ -93,3 +93,19 @@ extension ScheduleTests {
         #expect(entry.state(at: now) == .error)
     }
 }
+
+extension ScheduleTests {
+    @Test func anExpiredCertificateIsDroppedAndTheNameIsPendingAgain() {
+        let now = Date()
+        var entry = ManagedCertificate(
+            ManagedName(name: "a.test", issuers: []), stored: certificate(lifetime: 300, from: now - 250), now: now)
+        entry.started()
+        entry.failed("rate limited", now: now)
+        #expect(!entry.hasExpired(at: now + 49))
+        #expect(entry.hasExpired(at: now + 50))
+        entry.expired()
+        #expect(entry.current == nil)
+        #expect(entry.state(at: now + 50) == .error)
+        #expect(entry.status(at: now + 50).notAfter == nil)
+    }
+}

@@ -247,7 +247,7 @@ def test_a_short_lived_certificate_is_renewed_and_swapped_under_an_open_connecti
     held.close()
 
 
-def test_when_the_ca_is_gone_at_renewal_the_old_certificate_keeps_serving_and_the_status_says_why(
+def test_when_the_ca_is_gone_the_old_certificate_serves_until_it_expires_and_the_status_says_why(
     make_velocity, make_pebble, ports, tmp_path
 ):
     pebble = make_pebble(validity=45)
@@ -269,6 +269,18 @@ def test_when_the_ca_is_gone_at_renewal_the_old_certificate_keeps_serving_and_th
     assert f"127.0.0.1:{pebble.acme_port}" in entry["last_error"]
     assert entry["next_attempt"] > entry["renewal_at"]  # backing off, not retrying at once
     assert leaf(host, https_port, str(root))[0] == served
+
+    # Past its expiry the certificate is dropped: the name is in error, and handshakes for it are refused.
+    deadline = time.monotonic() + 40
+    while (entry := managed(server, host))["state"] != "error":
+        assert time.monotonic() < deadline, entry
+        time.sleep(0.5)
+    assert entry["not_after"] is None and entry["last_error"]
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", https_port), timeout=5), server_hostname=host):
+            pass
 
 
 

@@ -85,8 +85,14 @@ public actor CertificateMaintainer {
         while !Task.isCancelled {
             let now = Date()
             var running = managed.values.filter(\.attempting).count
+            var expired = false
             for name in managed.keys.sorted() {
                 guard var entry = managed[name] else { continue }
+                if entry.hasExpired(at: now) {
+                    entry.expired()
+                    expired = true
+                    logger.error("certificate expired without a successor", metadata: ["name": "\(name)"])
+                }
                 if entry.isDue(at: now), running < Self.concurrentIssuances {
                     entry.started()
                     running += 1
@@ -102,10 +108,12 @@ public actor CertificateMaintainer {
                 }
                 managed[name] = entry
             }
+            // A new snapshot leaves the expired certificates out: their names are pending again.
+            if expired { Task { await self.published() } }
             // A name due while every slot is taken waits for a finished attempt to wake the loop.
             let full = running >= Self.concurrentIssuances
             let next = managed.values.flatMap { entry -> [Date] in
-                let checks = entry.current == nil ? [] : [entry.nextRenewalInfoCheck, entry.nextOCSPFetch]
+                let checks = entry.current.map { [entry.nextRenewalInfoCheck, entry.nextOCSPFetch, $0.notAfter] } ?? []
                 let waits = entry.attempting || (full && entry.isDue(at: now))
                 return ([waits ? nil : entry.nextAttempt] + checks).compactMap { $0 }
             }.min()

@@ -120,6 +120,18 @@ struct ManagedCertificate {
         nextRenewalInfoCheck = retry
     }
 
+    /// The current certificate expired before a successor came (renewal kept failing).
+    func hasExpired(at now: Date) -> Bool {
+        current.map { $0.notAfter <= now } ?? false
+    }
+
+    /// Drops an expired certificate: the name is pending again (or in error, while attempts fail).
+    mutating func expired() {
+        current = nil
+        (renewalWindow, chosenRenewal, nextRenewalInfoCheck) = (nil, nil, nil)
+        (staple, ocspStatus, nextOCSPFetch) = (nil, nil, nil)
+    }
+
     func isOCSPDue(at now: Date) -> Bool {
         current != nil && nextOCSPFetch.map { $0 <= now } ?? false
     }
