@@ -171,7 +171,7 @@ def test_a_pending_name_is_refused_on_tls_explained_on_http_and_never_blocks_the
     http_port, https_port = ports
     hanging = HangingCA()
     stuck = policy(f"https://127.0.0.1:{hanging.port}/dir", pebble.api_ca, http_port, None)
-    server = make_velocity().start(acme_config(ports, [], stuck))
+    server = make_velocity().start(acme_config(ports, [], stuck, quic=True))
     host = "new.velocity.test"
 
     started = time.monotonic()
@@ -190,6 +190,9 @@ def test_a_pending_name_is_refused_on_tls_explained_on_http_and_never_blocks_the
     with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
         with context.wrap_socket(socket.create_connection(("127.0.0.1", https_port), timeout=5), server_hostname=host):
             pass
+    # QUIC: the same refusal. The client checks no certificate, so the default one would have been accepted.
+    with pytest.raises(ConnectionError):
+        aioquic_get(f"https://127.0.0.1:{https_port}/", None, server_name=host, timeout=10)
     # HTTP: 503 that says so, instead of the site in plaintext.
     detailed = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
     detailed.request("GET", "/", headers={"Host": host})
