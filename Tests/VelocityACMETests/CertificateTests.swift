@@ -29,10 +29,11 @@ import X509
             try certificate.extensions.subjectAlternativeNames == SubjectAlternativeNames([.dnsName("a.example.com")]))
         let found = try #require(certificate.extensions[oid: TLSALPNCertificate.acmeIdentifierOID])
         #expect(found.critical)
-        #expect(
-            try TLSALPNCertificate.acmeIdentifier(of: certificate)
-                == Array(SHA256.hash(data: Array("token.thumbprint".utf8))))
+        // The extension's value is the DER OCTET STRING of the digest.
         #expect(found.value.prefix(2) == [0x04, 0x20])
+        #expect(
+            Array(try ASN1OctetString(derEncoded: found.value).bytes)
+                == Array(SHA256.hash(data: Array("token.thumbprint".utf8))))
     }
 
     @Test func keyAuthorizationIsTokenDotThumbprint() {

@@ -36,9 +36,4 @@ enum TLSALPNCertificate {
         return (try certificate.serializeAsPEM().pemString + "\n", key.pemRepresentation + "\n")
     }
 
-    /// The SHA-256 in a certificate's acmeIdentifier extension, for tests and checks.
-    static func acmeIdentifier(of certificate: Certificate) throws -> [UInt8]? {
-        guard let found = certificate.extensions[oid: acmeIdentifierOID] else { return nil }
-        return Array(try ASN1OctetString(derEncoded: found.value).bytes)
-    }
 }

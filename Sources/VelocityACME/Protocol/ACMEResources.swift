@@ -10,7 +10,6 @@ struct ACMEDirectory: Decodable, Sendable {
     var meta: Meta?
 
     struct Meta: Decodable, Sendable {
-        var termsOfService: String?
         var externalAccountRequired: Bool?
     }
 }
@@ -50,13 +49,8 @@ struct ACMEIdentifier: Codable, Sendable, Equatable {
 
 /// §8: one way to prove control of an identifier.
 struct ACMEChallenge: Decodable, Sendable {
-    enum Status: String, Decodable, Sendable {
-        case pending, processing, valid, invalid
-    }
-
     var type: String
     var url: String
-    var status: Status
     var token: String?
     var error: ACMEProblem?
 }
