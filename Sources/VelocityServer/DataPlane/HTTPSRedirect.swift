@@ -34,7 +34,7 @@ struct HTTPSRedirect: Sendable {
             response.headerFields[.contentType] = "application/octet-stream"
             return response
         }
-        if certificates.pendingNames.contains(String(request.host)) {
+        if !certificates.pendingNames.isEmpty, certificates.pendingNames.contains(String(request.host)) {
             var response = StaticResponse(
                 status: .serviceUnavailable,
                 body: "certificate pending: Velocity is obtaining a certificate for \(request.host); "
