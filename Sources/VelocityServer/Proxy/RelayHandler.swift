@@ -37,12 +37,11 @@ final class RelayHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Turns two HTTP/1.1 connections whose exchange ended in `101 Switching Protocols` into a relay: their
-    /// HTTP handlers leave (bytes the upstream sent after its 101 are passed on) and a relay joins each.
+    /// HTTP handlers leave and a relay joins each.
     static func join(client: ChannelHandlerContext, upstream: any Channel) throws {
         let clientPipeline = client.pipeline.syncOperations
         try clientPipeline.addHandler(RelayHandler(peer: upstream))
-        let upstreamPipeline = upstream.pipeline.syncOperations
-        try upstreamPipeline.addHandler(RelayHandler(peer: client.channel))
+        try upstream.pipeline.syncOperations.addHandler(RelayHandler(peer: client.channel))
         try clientPipeline.removeHandler(clientPipeline.handler(type: IdleStateHandler.self), promise: nil)
         try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPErrorResponder.self), promise: nil)
         try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self), promise: nil)
@@ -50,9 +49,23 @@ final class RelayHandler: ChannelInboundHandler, RemovableChannelHandler {
         try clientPipeline.removeHandler(
             clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
         clientPipeline.removeHandler(context: client, promise: nil)
-        try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: UpstreamConnection.self), promise: nil)
-        try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
-        try upstreamPipeline.removeHandler(
-            upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        try leaveHTTP(upstream, relayingTo: client.channel)
+    }
+
+    /// The upstream's HTTP handlers leave. Its response decoder goes last, on a later turn of the loop (as NIO's
+    /// decoders always do), handing on what the upstream sent after its 101 without the read-complete event
+    /// that would flush it to the client; so that is flushed here. The future completes when the connection
+    /// speaks only bytes.
+    @discardableResult
+    private static func leaveHTTP(_ upstream: any Channel, relayingTo client: any Channel) throws
+        -> EventLoopFuture<Void>
+    {
+        let pipeline = upstream.pipeline.syncOperations
+        try pipeline.removeHandler(pipeline.handler(type: UpstreamConnection.self), promise: nil)
+        try pipeline.removeHandler(pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+        let decoderLeft = upstream.eventLoop.makePromise(of: Void.self)
+        try pipeline.removeHandler(
+            pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: decoderLeft)
+        return decoderLeft.futureResult.map { client.flush() }
     }
 }
