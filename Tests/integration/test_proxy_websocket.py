@@ -27,6 +27,8 @@ class EchoWebSocketServer:
         self.listener.listen(16)
         self.dial = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.handshakes: list[bytes] = []
+        # Released each time a connection ends.
+        self.finished = threading.Semaphore(0)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -77,6 +79,7 @@ class EchoWebSocketServer:
             pass
         finally:
             conn.close()
+            self.finished.release()
 
     def close(self):
         self.listener.close()

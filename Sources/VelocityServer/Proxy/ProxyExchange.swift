@@ -16,8 +16,10 @@ final class ProxyExchange: UpstreamExchange {
     /// What earlier handlers asked of the response (header edits, HSTS); `encode` does not apply to proxied
     /// bodies.
     private let decorations: ResponseDecorations
-    /// The protocol an HTTP/1.1 client asks to switch to (a WebSocket handshake).
+    /// The protocol the client asks to switch to (a WebSocket handshake).
     private let upgrade: String?
+    /// The client is an HTTP/2 or HTTP/3 request stream, whose switch is an extended CONNECT.
+    private let overStream: Bool
     /// The upstream agreed to switch: when its 101 is complete, both connections become a relay.
     private var switching = false
     /// Called once, with the status and body bytes the client got.
@@ -68,6 +70,7 @@ final class ProxyExchange: UpstreamExchange {
         self.request = request
         self.head = head
         upgrade = ProxyHeaders.upgradeProtocol(head)
+        overStream = head.version.major >= 2
         self.finished = finished
     }
 
@@ -197,6 +200,11 @@ final class ProxyExchange: UpstreamExchange {
         switch part {
         case .head(let response):
             headerTimer?.cancel()
+            if upgrade != nil, overStream, !ProxyHeaders.answersExtendedConnect(response, to: head) {
+                log("the upstream did not accept the WebSocket handshake", current.upstream, "\(response.status.code)")
+                release(close: true)
+                return fail(.badGateway)
+            }
             responseStarted = true
             upstreamKeepAlive = response.isKeepAlive
             let latency = NIODeadline.now() - attemptStarted
@@ -274,9 +282,14 @@ final class ProxyExchange: UpstreamExchange {
         current.connection.exchange = nil
         current.upstream.finished()
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
-        finished(status, bytesOut)
+        // A stream's client saw its 101 as a 200.
+        finished(overStream ? 200 : status, bytesOut)
         do {
-            try RelayHandler.join(client: context, upstream: current.connection.channel)
+            if overStream {
+                try RelayHandler.join(stream: context, upstream: current.connection.channel)
+            } else {
+                try RelayHandler.join(client: context, upstream: current.connection.channel)
+            }
         } catch {
             current.connection.channel.close(promise: nil)
             context.close(promise: nil)
