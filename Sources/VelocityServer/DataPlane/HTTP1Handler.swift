@@ -205,7 +205,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     private func pause(_ exchange: Exchange, _ paused: Bool, context: ChannelHandlerContext) {
         guard exchange.paused != paused else { return }
         exchange.paused = paused
-        context.channel.setOption(.autoRead, value: !paused).whenFailure { _ in }
+        context.channel.setReading(!paused)
     }
 
     /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.

@@ -45,6 +45,8 @@ final class ProxyExchange: UpstreamExchange {
     private var upstreamKeepAlive = false
     private var attemptStarted = NIODeadline.now()
     private var headerTimer: Scheduled<Void>?
+    /// Reading from the client stopped, for back-pressure.
+    private var clientPaused = false
     private var status = 0
     private var bytesOut = 0
     /// Compresses the response body when an `encode` handler asked for it and the response qualifies.
@@ -383,6 +385,8 @@ final class ProxyExchange: UpstreamExchange {
     }
 
     private func setClientReading(_ reading: Bool) {
-        context.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
+        guard clientPaused == reading else { return }
+        clientPaused = !reading
+        context.channel.setReading(reading)
     }
 }
