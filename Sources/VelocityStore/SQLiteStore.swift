@@ -52,6 +52,13 @@ public final class SQLiteStore: Store {
                 table.primaryKey(["namespace", "key"])
             }
         }
+        migrator.registerMigration("v2-locks") { db in
+            try db.create(table: "locks") { table in
+                table.primaryKey("name", .text)
+                table.column("owner", .text).notNull()
+                table.column("expires", .double).notNull()  // seconds since 1970
+            }
+        }
         return migrator
     }
 
@@ -115,6 +122,28 @@ public final class SQLiteStore: Store {
             } else {
                 try db.execute(sql: "DELETE FROM records WHERE namespace = ? AND key = ?", arguments: [namespace, key])
             }
+        }
+    }
+
+    public func acquireLock(_ name: String, owner: String, until expires: Date) throws -> Bool {
+        try pool.write { db in
+            // One write transaction: SQLite's writer lock makes the check and the take atomic across processes.
+            if let row = try Row.fetchOne(db, sql: "SELECT owner, expires FROM locks WHERE name = ?", arguments: [name])
+            {
+                let holder: String = row["owner"]
+                let until: Double = row["expires"]
+                if holder != owner, until > Date().timeIntervalSince1970 { return false }
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO locks (name, owner, expires) VALUES (?, ?, ?)",
+                arguments: [name, owner, expires.timeIntervalSince1970])
+            return true
+        }
+    }
+
+    public func releaseLock(_ name: String, owner: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM locks WHERE name = ? AND owner = ?", arguments: [name, owner])
         }
     }
 

@@ -87,4 +87,10 @@ public protocol Store: Sendable {
     /// Opaque records in a namespace (`certificates`, `keys`, `acme`), for the components that own them.
     func record(_ namespace: String, key: String) throws -> Data?
     func setRecord(_ namespace: String, key: String, value: Data?) throws
+    /// Takes the lock `name` for `owner` until `expires`, unless another owner holds it and it has not expired;
+    /// true when `owner` holds it now. Processes sharing the store use it so that only one of them does a piece
+    /// of work (an ACME order for a name); an owner that dies loses the lock when it expires.
+    func acquireLock(_ name: String, owner: String, until expires: Date) throws -> Bool
+    /// Gives the lock up, if `owner` holds it.
+    func releaseLock(_ name: String, owner: String) throws
 }

@@ -14,8 +14,8 @@ struct Velocity: AsyncParsableCommand {
         abstract: "An HTTPS edge server driven by a JSON admin API, with its config kept in SQLite.",
         version: version,
         subcommands: [
-            Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, CA.self, HashPassword.self,
-            Version.self,
+            Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, Certs.self, CA.self,
+            HashPassword.self, Version.self,
         ]
     )
 }

@@ -186,3 +186,62 @@ import VelocityConfig
         #expect(!(try #require(IPRange("2001:db8::/33"))).contains(try #require(IPAddress("2001:db8:8000::1"))))
     }
 }
+
+@Suite struct AutomationPolicyValidationTests {
+    private func rejection(_ policy: String) throws -> String? {
+        let document = try JSONValue(parsing: #"{"tls": {"automation": {"policies": [\#(policy)]}}}"#)
+        do {
+            _ = try ConfigValidator.validate(document, context: ValidationContext(adminAddress: nil))
+            return nil
+        } catch let error as ConfigError {
+            return error.pointer.description
+        }
+    }
+
+    @Test func acceptsAFullACMEPolicy() throws {
+        let policy = """
+            {"subjects": ["example.com", "*.example.com"], "issuer": "acme", "ca": "https://ca.test/dir",
+             "email": "ops@example.com", "accept_terms": true, "key_type": "P-384",
+             "external_account": {"key_id": "kid", "mac_key": "c2VjcmV0LWtleQ"},
+             "challenges": {"http_01": {"alternate_port": 8080}, "tls_alpn_01": {"enabled": false}},
+             "trusted_roots_file": "/etc/ssl/ca.pem"}
+            """
+        #expect(try rejection(policy) == nil)
+    }
+
+    @Test(arguments: [
+        (#"{"issuer": "acme"}"#, "/tls/automation/policies/0"),
+        (#"{"issuer": "acme", "accept_terms": false}"#, "/tls/automation/policies/0"),
+        (#"{"issuer": "acme", "accept_terms": true, "ca": "http://ca.test/dir"}"#, "/tls/automation/policies/0/ca"),
+        (#"{"issuer": "acme", "accept_terms": true, "email": "ops"}"#, "/tls/automation/policies/0/email"),
+        (
+            #"{"issuer": "acme", "accept_terms": true, "external_account": {"key_id": "k", "mac_key": "a+b/"}}"#,
+            "/tls/automation/policies/0/external_account/mac_key"
+        ),
+        (
+            #"{"issuer": "acme", "accept_terms": true, "challenges": {"http_01": {"alternate_port": 0}}}"#,
+            "/tls/automation/policies/0/challenges/http_01/alternate_port"
+        ),
+        (
+            #"{"issuer": "acme", "accept_terms": true, "challenges": {"http_01": {"enabled": false}, "tls_alpn_01": {"enabled": false}}}"#,
+            "/tls/automation/policies/0/challenges"
+        ),
+        (#"{"issuer": "acme", "accept_terms": true, "key_type": "RSA"}"#, "/tls/automation/policies/0/key_type"),
+        (#"{"issuer": "internal", "email": "ops@example.com"}"#, "/tls/automation/policies/0/email"),
+        (#"{"issuer": "internal", "subjects": ["a b"]}"#, "/tls/automation/policies/0/subjects/0"),
+    ])
+    func rejectsWithThePointer(policy: String, pointer: String) throws {
+        #expect(try rejection(policy) == pointer)
+    }
+
+    @Test func theMACKeyIsNeverRepeated() throws {
+        let document = try JSONValue(
+            parsing:
+                #"{"tls": {"automation": {"policies": [{"issuer": "acme", "accept_terms": true, "external_account": {"key_id": "k", "mac_key": "s3cr3t+/"}}]}}}"#
+        )
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigValidator.validate(document, context: ValidationContext(adminAddress: nil))
+        }
+        #expect(error?.description.contains("s3cr3t") == false)
+    }
+}

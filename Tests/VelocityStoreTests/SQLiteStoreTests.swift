@@ -61,4 +61,19 @@ import VelocityStore
         #expect(DataDirectory.resolve(flag: nil, environment: ["XDG_DATA_HOME": "/z"]).path == "/z/velocity")
         #expect(DataDirectory.resolve(flag: nil, environment: ["HOME": "/h"]).path == "/h/.local/share/velocity")
     }
+
+    @Test func aLockIsHeldByOneOwnerAcrossStoresUntilReleasedOrExpired() throws {
+        let first = try SQLiteStore(directory: directory)
+        let second = try SQLiteStore(directory: directory)  // another process on the same file
+        let later = Date().addingTimeInterval(60)
+        #expect(try first.acquireLock("acme/a.test", owner: "one", until: later))
+        #expect(try !second.acquireLock("acme/a.test", owner: "two", until: later))
+        #expect(try first.acquireLock("acme/a.test", owner: "one", until: later))  // extending is fine
+        #expect(try second.acquireLock("acme/b.test", owner: "two", until: later))
+        try second.releaseLock("acme/a.test", owner: "two")  // not its lock: no effect
+        #expect(try !second.acquireLock("acme/a.test", owner: "two", until: later))
+        try first.releaseLock("acme/a.test", owner: "one")
+        #expect(try second.acquireLock("acme/a.test", owner: "two", until: Date().addingTimeInterval(-1)))
+        #expect(try first.acquireLock("acme/a.test", owner: "one", until: later))  // the other's had expired
+    }
 }

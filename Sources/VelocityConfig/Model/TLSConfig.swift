@@ -70,10 +70,71 @@ public struct AutomationPolicy: Decodable, Sendable, Equatable {
         case `internal`
     }
 
-    /// Names this policy covers; absent means every name that needs a certificate.
+    /// Names this policy covers (exact, or `*.` covering one label); absent means every name that needs a
+    /// certificate.
     public var subjects: [String]?
     public var issuer: Issuer
-    /// ACME directory URL (issuer `acme`).
+    /// ACME directory URL (issuer `acme`). Default: Let's Encrypt.
     public var ca: String?
     public var email: String?
+    /// The CA's terms of service are agreed to; an `acme` issuer is refused without it.
+    public var acceptTerms: Bool?
+    public var externalAccount: ExternalAccountConfig?
+    public var challenges: ChallengesConfig?
+    public var keyType: CertificateKeyType?
+    /// PEM roots to trust for the CA's own HTTPS, besides the system's (a private or test CA).
+    public var trustedRootsFile: String?
+
+    public static let defaultCA = "https://acme-v02.api.letsencrypt.org/directory"
+
+    enum CodingKeys: String, CodingKey {
+        case subjects, issuer, ca, email, challenges
+        case acceptTerms = "accept_terms"
+        case externalAccount = "external_account"
+        case keyType = "key_type"
+        case trustedRootsFile = "trusted_roots_file"
+    }
+}
+
+/// External Account Binding (RFC 8555 §7.3.4): the CA's key identifier and HMAC key (base64url).
+public struct ExternalAccountConfig: Decodable, Sendable, Equatable {
+    public var keyID: String
+    public var macKey: String
+
+    enum CodingKeys: String, CodingKey {
+        case keyID = "key_id"
+        case macKey = "mac_key"
+    }
+}
+
+/// Which ACME challenges an issuer may use, and where the CA's validator arrives.
+public struct ChallengesConfig: Decodable, Sendable, Equatable {
+    public var http01: ChallengeConfig?
+    public var tlsALPN01: ChallengeConfig?
+
+    enum CodingKeys: String, CodingKey {
+        case http01 = "http_01"
+        case tlsALPN01 = "tls_alpn_01"
+    }
+}
+
+public struct ChallengeConfig: Decodable, Sendable, Equatable {
+    /// Default true.
+    public var enabled: Bool?
+    /// The port of Velocity's listener that the CA's connections reach (behind a port forward); default 80
+    /// for HTTP-01, 443 for TLS-ALPN-01.
+    public var alternatePort: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case enabled
+        case alternatePort = "alternate_port"
+    }
+}
+
+/// The key of certificates an issuer obtains.
+public enum CertificateKeyType: String, ConfigKeyword, Sendable {
+    case p256 = "P-256"
+    case p384 = "P-384"
+    /// For clients that know no ECDSA.
+    case rsa2048 = "RSA-2048"
 }

@@ -44,6 +44,20 @@ public enum Base64 {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// The URL-safe alphabet without padding (RFC 4648 §5), as JOSE and ACME use it.
+    public static func encodeURLSafe(_ bytes: some Collection<UInt8>) -> String {
+        String(encode(bytes, padded: false).map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+    }
+
+    /// URL-safe base64 without padding; nil for anything else.
+    public static func decodeURLSafe(_ text: String) -> [UInt8]? {
+        guard !text.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") }) else { return nil }
+        return decode(
+            text.utf8.map {
+                $0 == UInt8(ascii: "-") ? UInt8(ascii: "+") : $0 == UInt8(ascii: "_") ? UInt8(ascii: "/") : $0
+            })
+    }
+
     private static func sextet(_ character: UInt8) -> UInt8? {
         switch character {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"): character - UInt8(ascii: "A")

@@ -500,6 +500,60 @@ private struct MeaningChecker {
                     at: pointer, "give either certificate_file and key_file, or certificate_pem and key_pem")
             }
         }
+        for (index, policy) in (tls?.automation?.policies ?? []).enumerated() {
+            try checkPolicy(policy, at: pointer.appending("automation").appending("policies").appending(index))
+        }
+    }
+
+    private func checkPolicy(_ policy: AutomationPolicy, at pointer: JSONPointer) throws {
+        for (index, subject) in (policy.subjects ?? []).enumerated() {
+            try HostPattern.check(subject, at: pointer.appending("subjects").appending(index))
+        }
+        guard policy.issuer == .acme else {
+            let acmeOnly: [(String, Bool)] = [
+                ("ca", policy.ca != nil), ("email", policy.email != nil), ("accept_terms", policy.acceptTerms != nil),
+                ("external_account", policy.externalAccount != nil), ("challenges", policy.challenges != nil),
+                ("key_type", policy.keyType != nil), ("trusted_roots_file", policy.trustedRootsFile != nil),
+            ]
+            if let (member, _) = acmeOnly.first(where: { $0.1 }) {
+                throw ConfigError(at: pointer.appending(member), "only an \"acme\" issuer takes \(member)")
+            }
+            return
+        }
+        guard policy.acceptTerms == true else {
+            throw ConfigError(
+                at: pointer, "an acme issuer needs \"accept_terms\": true, agreeing to the CA's terms of service")
+        }
+        if let ca = policy.ca {
+            guard let url = URL(string: ca), url.scheme == "https", url.host?.isEmpty == false else {
+                throw ConfigError(at: pointer.appending("ca"), "\"\(ca)\" is not an https:// directory URL")
+            }
+        }
+        if let email = policy.email {
+            let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
+                !email.contains(where: { $0.isWhitespace || $0 == "," || $0 == ":" })
+            else { throw ConfigError(at: pointer.appending("email"), "\"\(email)\" is not an email address") }
+        }
+        if let account = policy.externalAccount {
+            let base = pointer.appending("external_account")
+            if account.keyID.isEmpty { throw ConfigError(at: base.appending("key_id"), "must not be empty") }
+            // The MAC key is a secret: the message never repeats it.
+            guard let key = Base64.decodeURLSafe(account.macKey), !key.isEmpty else {
+                throw ConfigError(at: base.appending("mac_key"), "must be the CA's HMAC key in base64url")
+            }
+        }
+        let challenges = [("http_01", policy.challenges?.http01), ("tls_alpn_01", policy.challenges?.tlsALPN01)]
+        for (name, challenge) in challenges {
+            if let port = challenge?.alternatePort, !(1...65535).contains(port) {
+                throw ConfigError(
+                    at: pointer.appending("challenges").appending(name).appending("alternate_port"),
+                    "must be a port number from 1 to 65535")
+            }
+        }
+        if challenges.allSatisfy({ $0.1?.enabled == false }) {
+            throw ConfigError(at: pointer.appending("challenges"), "enable at least one challenge")
+        }
     }
 }
 

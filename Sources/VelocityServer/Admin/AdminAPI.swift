@@ -49,7 +49,7 @@ struct AdminAPI: Sendable {
             return try await revisions(request, Array(segments.dropFirst()), query: target.query)
         case "certificates" where segments.count == 1:
             try allow(request, .GET)
-            return AdminResponse(json: .array(snapshots.load().certificates.credentials.map(\.json)))
+            return AdminResponse(json: .array(try await certificates()))
         case "upstreams" where segments.count == 1:
             try allow(request, .GET)
             return AdminResponse(json: .array(snapshots.load().upstreams.map(\.status)))
@@ -61,9 +61,10 @@ struct AdminAPI: Sendable {
             ])
         case "metrics" where segments.count == 1:
             try allow(request, .GET)
+            let snapshot = snapshots.load()
             return AdminResponse(
                 contentType: "text/plain; version=0.0.4",
-                body: metrics.exposition(revision: snapshots.load().revision))
+                body: metrics.exposition(revision: snapshot.revision, certificates: snapshot.certificates.credentials))
         case "health" where segments.count == 1:
             try allow(request, .GET)
             let snapshot = snapshots.load()
@@ -77,6 +78,36 @@ struct AdminAPI: Sendable {
         default:
             throw AdminError(.notFound, "no such endpoint: \(target.path)")
         }
+    }
+
+    /// What handshakes present, then every managed name with its ACME state; the certificate ACME issued for
+    /// a managed name is shown with that name's state rather than on its own.
+    private func certificates() async throws -> [JSONValue] {
+        let table = snapshots.load().certificates
+        let presented = table.credentials.filter { credential in
+            !(credential.names.count == 1 && table.managedNames.contains(credential.names[0]))
+        }
+        let managed = await coordinator.managedCertificates().map { status -> JSONValue in
+            let served = table.credentials.first { $0.names == [status.name] }
+            func date(_ date: Date?) -> JSONValue { date.map { .string($0.formatted(.iso8601)) } ?? .null }
+            return [
+                "names": [.string(status.name)],
+                "managed": true,
+                "state": .string(status.state.rawValue),
+                "issuer": served.map { .string($0.issuer) } ?? .null,
+                "ca": status.issuer.map { .string($0) } ?? .null,
+                "not_after": date(served?.notAfter ?? status.notAfter),
+                "renewal_at": date(status.renewalTime),
+                "renewal_window": status.renewalWindow.map {
+                    ["start": date($0.lowerBound), "end": date($0.upperBound)]
+                } ?? .null,
+                "last_error": status.lastError.map { .string($0) } ?? .null,
+                "ocsp": status.ocsp.map { .string($0) } ?? .null,
+                "ocsp_next_update": date(status.ocspNextUpdate),
+                "next_attempt": date(status.nextAttempt),
+            ]
+        }
+        return presented.map(\.json) + managed
     }
 
     /// `/config/...` and `/id/...`. The address is resolved inside the change, against the document being

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import VelocityACME
 import VelocityConfig
 import VelocityHTTP
 import VelocityStore
@@ -37,6 +38,11 @@ actor ConfigCoordinator {
     private let certificates: CertificateManager
     private let tlsContexts: TLSContexts
     private let upstreams: UpstreamRegistry
+    private let group: any EventLoopGroup
+    /// Obtains and renews ACME certificates; started by ``startCertificateMaintenance()``.
+    private var maintainer: CertificateMaintainer?
+    /// The managed names of the live config, for the maintainer.
+    private var managed: [ManagedName]
     private let logger: Logger
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -55,10 +61,11 @@ actor ConfigCoordinator {
         let certificates = CertificateManager(store: store)
         let tlsContexts = TLSContexts()
         let upstreams = UpstreamRegistry(group: group)
+        let (table, managed) = try certificates.table(for: validated.config)
         let snapshot = Snapshot(
             revision: initial.number, validated: validated, sha256: initial.summary.sha256,
             admin: AdminPolicy(config: validated.config.admin, address: adminAddress),
-            certificates: try certificates.table(for: validated.config),
+            certificates: table,
             tls: try tlsContexts.contexts(for: validated.config), routing: try upstreams.router(for: validated.config))
         upstreams.commit()
         let box = SnapshotBox(snapshot)
@@ -74,7 +81,20 @@ actor ConfigCoordinator {
         self.certificates = certificates
         self.tlsContexts = tlsContexts
         self.upstreams = upstreams
+        self.group = group
+        self.managed = managed
         self.logger = logger
+    }
+
+    /// Starts obtaining the certificates of managed names in the background.
+    func startCertificateMaintenance() async {
+        let maintainer = CertificateMaintainer(
+            store: store, responder: certificates.challenges, group: group, logger: logger
+        ) { [weak self] in
+            await self?.refreshCertificates()
+        }
+        self.maintainer = maintainer
+        await maintainer.update(managed)
     }
 
     /// Opens the admin API's socket; `bind` is kept to move it when a config changes `admin.listen`.
@@ -118,10 +138,11 @@ actor ConfigCoordinator {
 
         let policy = AdminPolicy(config: validated.config.admin, address: newAdminAddress)
         let table: CertificateTable
+        let managed: [ManagedName]
         let tls: (tcp: TLSServerContext, quic: TLSServerContext)
         let routing: (router: Router, upstreams: [Upstream])
         do {
-            table = try certificates.table(for: validated.config)
+            (table, managed) = try certificates.table(for: validated.config)
             tls = try tlsContexts.contexts(for: validated.config)
             routing = try upstreams.router(for: validated.config)
         } catch let error as ConfigError {
@@ -161,6 +182,9 @@ actor ConfigCoordinator {
         upstreams.commit()
         LogOutput.apply(validated.config.logging)
         tlsContexts.applied(validated.config)
+        self.managed = managed
+        // Issuance runs in the background: the change is answered without waiting for any certificate.
+        await maintainer?.update(managed)
         await listeners.closeUnwanted(snapshot.listeners)
         if let newAdminChannel, let admin {
             // The request that made this change is answered on its own connection, which stays open.
@@ -193,11 +217,29 @@ actor ConfigCoordinator {
         defer { release() }
         let current = snapshots.load()
         do {
-            snapshots.publish(current.replacingCertificates(try certificates.table(for: current.config)))
+            snapshots.publish(current.replacingCertificates(try certificates.table(for: current.config).0))
             logger.info("internal certificate renewed", metadata: ["revision": "\(current.revision)"])
         } catch {
             logger.error("internal certificate renewal failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Publishes the certificates in the store (an ACME certificate was obtained) in a snapshot of the same
+    /// revision: new handshakes present them, open connections keep theirs.
+    func refreshCertificates() async {
+        await acquire()
+        defer { release() }
+        let current = snapshots.load()
+        do {
+            snapshots.publish(current.replacingCertificates(try certificates.table(for: current.config).0))
+        } catch {
+            logger.error("certificates not refreshed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The state of every managed name, for `GET /certificates`.
+    func managedCertificates() async -> [CertificateStatus] {
+        await maintainer?.status() ?? []
     }
 
     /// The internal CA's root certificate (created on first use).
@@ -209,6 +251,7 @@ actor ConfigCoordinator {
     func shutdown() async {
         try? await admin?.channel.close()
         admin = nil
+        await maintainer?.stop()
         await listeners.closeUnwanted([:])
         upstreams.shutdown()
     }

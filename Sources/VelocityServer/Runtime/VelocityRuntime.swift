@@ -79,6 +79,7 @@ public enum VelocityRuntime {
             throw RuntimeError(description: "cannot listen for the admin API on \(address): \(error)")
         }
         let signals = watchSignals(requestStop)
+        await coordinator.startCertificateMaintenance()
 
         var failure: RuntimeError?
         if let configFile = options.configFile {

@@ -1,16 +1,26 @@
 import Foundation
+import Logging
+import VelocityACME
 import VelocityConfig
 import VelocityStore
 import VelocityTLS
 
-/// Builds each snapshot's ``CertificateTable``: the certificates the config lists, then one leaf from the
-/// internal CA for every name no public CA can certify (`localhost`, IP addresses, `*.internal`, …). The CA's
-/// root lives in the store, so the certificate people trust survives restarts; leaves are reissued when they
-/// reach the last third of their lifetime. Used only by the ``ConfigCoordinator``, one change at a time.
+/// Builds each snapshot's ``CertificateTable``: the certificates the config lists, then those ACME issued for
+/// managed names (see ``AutomationPlan``), then one leaf from the internal CA for every name no public CA can
+/// certify (`localhost`, IP addresses, `*.internal`, …) and every name a policy gives it. The CA's root lives in
+/// the store, so the certificate people trust survives restarts; leaves are reissued when they reach the last
+/// third of their lifetime. Used only by the ``ConfigCoordinator``, one change at a time.
 final class CertificateManager {
     private let store: any Store
+    private let storage: CertificateStorage
+    /// Answers ACME challenges for every snapshot's table.
+    let challenges: ACMEChallengeResponder
+    private let logger = Logger(label: "velocity.certificates")
     private var authority: InternalCA?
     private var leaf: (names: [String], bundle: CertificateBundle, credential: TLSCredential)?
+    /// Credentials of ACME certificates by name, rebuilt only when the stored certificate or staple changes.
+    private var issued: [String: (certificate: IssuedCertificate, staple: OCSPStaple?, credential: TLSCredential)] =
+        [:]
 
     static let leafLifetime: TimeInterval = 7 * 24 * 3600
     /// Names the default certificate always covers, so `https://localhost` and `https://127.0.0.1` work.
@@ -18,6 +28,8 @@ final class CertificateManager {
 
     init(store: any Store) {
         self.store = store
+        storage = CertificateStorage(store: store)
+        challenges = ACMEChallengeResponder(store: store)
     }
 
     /// The root certificate people install to trust Velocity's internal certificates.
@@ -28,24 +40,70 @@ final class CertificateManager {
     /// The certificates for `config`. Listed certificates are always loaded, so a bad one is refused when it
     /// is written, not later when an HTTPS listener appears; internal ones only when there is a listener to
     /// present them. Errors name the config entry.
-    func table(for config: VelocityConfig, now: Date = Date()) throws -> CertificateTable {
+    /// Also the names ACME should keep certificates for, to hand to the ``CertificateMaintainer`` once the
+    /// config is live. Those without a stored certificate yet are the table's pending names.
+    func table(for config: VelocityConfig, now: Date = Date()) throws -> (CertificateTable, managed: [ManagedName]) {
         let configured = try (config.tls?.certificates ?? []).enumerated().map { index, entry in
             try Self.credential(entry, at: JSONPointer(tokens: ["tls", "certificates", String(index)]))
         }
         guard (config.listeners ?? []).contains(where: { $0.protocol != .http }) else {
-            return CertificateTable(configured)
+            return (CertificateTable(configured), [])
         }
         let configuredNames = CertificateTable(configured)
-        let automatic = Self.automaticNames(config).filter { !configuredNames.covers(Substring($0)) }
-        guard !automatic.isEmpty else { return CertificateTable(configured) }
-        let internalLeaf: TLSCredential
-        do {
-            internalLeaf = try self.internalLeaf(for: automatic, now: now)
-        } catch InternalCAError.invalidName(let name, let reason) {
-            throw ConfigError(
-                at: Self.pointer(ofHost: name, in: config), "the internal CA cannot certify \"\(name)\": \(reason)")
+        let plan = try AutomationPlan(config: config, configured: configuredNames)
+        let managedNames = Set(plan.acme.map(\.name))
+        var obtained: [TLSCredential] = []
+        var pending = Set<String>()
+        for name in plan.acme.map(\.name) {
+            if let credential = issuedCredential(for: name, now: now) {
+                obtained.append(credential)
+            } else {
+                pending.insert(name)
+            }
         }
-        return CertificateTable(configured + [internalLeaf], default: internalLeaf)
+        issued = issued.filter { managedNames.contains($0.key) }
+        let automatic = (Self.automaticNames(config) + plan.internalNames).filter {
+            !configuredNames.covers(Substring($0))
+        }
+        var internalLeaf: TLSCredential?
+        if !automatic.isEmpty {
+            do {
+                internalLeaf = try self.internalLeaf(for: automatic, now: now)
+            } catch InternalCAError.invalidName(let name, let reason) {
+                throw ConfigError(
+                    at: Self.pointer(ofHost: name, in: config),
+                    "the internal CA cannot certify \"\(name)\": \(reason)")
+            }
+        }
+        let table = CertificateTable(
+            configured + obtained + (internalLeaf.map { [$0] } ?? []), default: internalLeaf,
+            acmeChallenges: challenges, managedNames: managedNames, pendingNames: pending)
+        return (table, plan.acme)
+    }
+
+    /// The stored ACME certificate of `name` while it is valid, with its OCSP staple while that is valid for
+    /// it; parsed once per certificate and staple.
+    private func issuedCredential(for name: String, now: Date) -> TLSCredential? {
+        guard let certificate = storage.certificate(for: name), certificate.notAfter > now else {
+            issued[name] = nil
+            return nil
+        }
+        let staple = storage.staple(for: name).flatMap { staple in
+            certificate.leafDER.map { staple.isUsable(for: $0, at: now) } == true ? staple : nil
+        }
+        if let cached = issued[name], cached.certificate == certificate, cached.staple == staple {
+            return cached.credential
+        }
+        do {
+            let credential = try TLSCredential(
+                certificateChainPEM: certificate.chainPEM, privateKeyPEM: certificate.privateKeyPEM,
+                ocspResponse: staple.map { Array($0.response) })
+            issued[name] = (certificate, staple, credential)
+            return credential
+        } catch {
+            logger.error("stored certificate unusable", metadata: ["name": "\(name)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Whether the internal leaf should be reissued: it is in the last third of its lifetime.

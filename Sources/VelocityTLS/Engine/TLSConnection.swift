@@ -73,8 +73,15 @@ final class TLSConnection {
             answersACMEChallenge = true
             return challenge.install(on: ssl)
         }
+        if let name, certificates.pendingNames.contains(name) {
+            refusesName = true  // the servername callback sends the alert
+            return true
+        }
         return certificates.credential(for: name)?.install(on: ssl) ?? false
     }
+
+    /// The name's certificate is still being obtained: the handshake ends with `unrecognized_name`.
+    private(set) var refusesName = false
 
     func feed(_ bytes: ByteBuffer) {
         bytes.withUnsafeReadableBytes { raw in

@@ -58,6 +58,10 @@ public final class TLSServerContext: @unchecked Sendable {
             return connection.selectCertificate(offeringACME: ALPN.offersACME(hello))
                 ? ssl_select_cert_success : ssl_select_cert_error
         }
+        // Runs after the certificate callback; the default alert is unrecognized_name (RFC 6066 §3).
+        SSL_CTX_set_tlsext_servername_callback(context) { ssl, _, _ in
+            TLSConnection.owner(of: ssl)?.refusesName == true ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK
+        }
         SSL_CTX_set_alpn_select_cb(
             context,
             { ssl, out, outLength, offered, offeredLength, _ in
