@@ -131,6 +131,7 @@ let package = Package(
             dependencies: [
                 "VelocityQUIC",
                 "VelocityTLS",
+                "VelocityConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
