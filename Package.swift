@@ -133,6 +133,8 @@ let package = Package(
                 "VelocityTLS",
                 "VelocityConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -7,6 +7,12 @@ public enum QUICCloseReason: Error, Sendable, Equatable {
         public var code: UInt64
         public var reason: String
 
+        public init(isApplication: Bool, code: UInt64, reason: String) {
+            self.isApplication = isApplication
+            self.code = code
+            self.reason = reason
+        }
+
         init(_ frame: ConnectionCloseFrame) {
             isApplication = frame.isApplication
             code = frame.errorCode

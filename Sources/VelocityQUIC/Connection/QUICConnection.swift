@@ -253,6 +253,14 @@ public final class QUICConnection {
 
     public var isClosed: Bool { state == .closed }
 
+    /// Whether the connection is closing or closed: it carries no more data.
+    public var isClosing: Bool {
+        switch state {
+        case .handshaking, .established: false
+        case .closing, .draining, .closed: true
+        }
+    }
+
     /// The qlog name of a packet number space's packets.
     static func packetTypeName(space index: Int) -> String {
         index == 0 ? "initial" : index == 1 ? "handshake" : "1RTT"
@@ -308,12 +316,17 @@ public final class QUICConnection {
     /// Opens a stream both sides send on (a request, an echo); nil until the handshake completes, or when the
     /// peer allows no more.
     public func openBidirectionalStream() -> UInt64? {
-        guard state == .established, nextLocalBidirectional >> 2 < peerMaxBidirectional else { return nil }
+        guard canOpenBidirectionalStream else { return nil }
         let id = nextLocalBidirectional
         nextLocalBidirectional += 4
         let limit = peerParameters?.initialMaxStreamDataBidiRemote ?? 0
         streams[id] = QUICStream(id: id, isLocal: true, receiveWindow: settings.streamWindow, sendLimit: limit)
         return id
+    }
+
+    /// Whether ``openBidirectionalStream()`` would open a stream now.
+    public var canOpenBidirectionalStream: Bool {
+        state == .established && nextLocalBidirectional >> 2 < peerMaxBidirectional
     }
 
     /// Whether this side opened stream `id`.
