@@ -155,10 +155,12 @@ public final class QUICClientEndpoint: ChannelDuplexHandler {
     /// Sends what the connection has ready, settles its handshake's future, then sets its timer, or forgets
     /// it once closed.
     private func service(_ connection: QUICConnection, now: NIODeadline, context: ChannelHandlerContext) {
-        if connection.takeEstablishedEvent() {
+        let established = connection.takeEstablishedEvent()
+        // Our Finished goes out before whoever waits for the handshake can act, by closing for instance.
+        writer.write(connection.flush(now: now), context: context)
+        if established {
             handshakes.removeValue(forKey: connection.localID)?.assumeIsolated().succeed(connection)
         }
-        writer.write(connection.flush(now: now), context: context)
         if let reason = connection.closeReason {
             handshakes.removeValue(forKey: connection.localID)?.fail(reason)
         }
