@@ -101,7 +101,14 @@ let package = Package(
                 "VelocityConfig",
                 "VelocityHTTP",
                 "VelocityServer",
+                "VelocityTLS",
+                "VelocityQUIC",
+                "VelocityHTTP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
