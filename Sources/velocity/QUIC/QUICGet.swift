@@ -59,10 +59,10 @@ struct QUICGet: AsyncParsableCommand {
         }
         let sink =
             try output.map { path in
-                guard FileManager.default.createFile(atPath: path, contents: nil),
-                    let file = FileHandle(forWritingAtPath: path)
-                else { throw ValidationError("cannot write \(path)") }
-                return file
+                // open(2) rather than FileManager, which would replace a device such as /dev/null with a file.
+                let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                guard descriptor >= 0 else { throw ValidationError("cannot write \(path)") }
+                return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             } ?? (json ? nil : FileHandle.standardOutput)
 
         let start = ContinuousClock.now
