@@ -6,7 +6,7 @@ enum HTTP3Message {
     static let version = HTTPVersion(major: 3, minor: 0)
 
     /// Fields that describe an HTTP/1.1 connection and mean nothing, or something dangerous, in HTTP/3.
-    private static let connectionSpecific: Set<String> = [
+    static let connectionSpecific: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
     ]
 
@@ -113,7 +113,7 @@ enum HTTP3Message {
     }
 
     /// A field name is a lowercase token (RFC 9110 §5.1, RFC 9114 §4.2), pseudo-headers with their colon.
-    private static func isValidName(_ name: String) -> Bool {
+    static func isValidName(_ name: String) -> Bool {
         var bytes = name.utf8[...]
         if bytes.first == UInt8(ascii: ":") { bytes = bytes.dropFirst() }
         guard !bytes.isEmpty else { return false }
@@ -129,14 +129,14 @@ enum HTTP3Message {
     private static let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
 
     /// No NUL, CR or LF anywhere, and no whitespace at either end (RFC 9114 §4.2).
-    private static func isValidValue(_ value: String) -> Bool {
+    static func isValidValue(_ value: String) -> Bool {
         let bytes = value.utf8
         if let first = bytes.first, first == 0x20 || first == 0x09 { return false }
         if let last = bytes.last, last == 0x20 || last == 0x09 { return false }
         return !bytes.contains { $0 == 0 || $0 == 0x0A || $0 == 0x0D }
     }
 
-    private static func malformed(_ reason: String) -> HTTP3Error {
+    static func malformed(_ reason: String) -> HTTP3Error {
         HTTP3Error(code: .messageError, reason: reason)
     }
 }
