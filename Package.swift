@@ -119,7 +119,14 @@ let package = Package(
                 "VelocityConfig",
                 "VelocityHTTP",
                 "VelocityServer",
+                "VelocityTLS",
+                "VelocityQUIC",
+                "VelocityHTTP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -163,7 +170,10 @@ let package = Package(
             dependencies: [
                 "VelocityQUIC",
                 "VelocityTLS",
+                "VelocityConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -15,7 +15,7 @@ struct Velocity: AsyncParsableCommand {
         version: version,
         subcommands: [
             Run.self, Validate.self, Reload.self, Revisions.self, Rollback.self, Certs.self, CA.self,
-            HashPassword.self, Version.self,
+            HashPassword.self, QUICCommand.self, Version.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 """WebSocket through reverse_proxy over HTTP/1.1 (RFC 6455): the Upgrade handshake is passed to the upstream,
-its 101 comes back, and both connections then carry frames both ways untouched; an open WebSocket survives
-config commits, and a route without an upstream refuses the upgrade."""
+its 101 comes back, and both connections then carry frames both ways untouched (what the upstream sends with
+its 101 at once); an open WebSocket survives config commits, and a route without an upstream refuses the
+upgrade."""
 
 import base64
 import hashlib
@@ -26,6 +27,8 @@ class EchoWebSocketServer:
         self.listener.listen(16)
         self.dial = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.handshakes: list[bytes] = []
+        # Released each time a connection ends.
+        self.finished = threading.Semaphore(0)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -76,6 +79,48 @@ class EchoWebSocketServer:
             pass
         finally:
             conn.close()
+            self.finished.release()
+
+    def close(self):
+        self.listener.close()
+
+
+class HoldingUpstream:
+    """A WebSocket upstream for back-pressure: accepts the handshake, then sends `send` bytes (counting them in
+    `sent`) while it reads nothing until `reading` is set; then it reads to the end, hashing what came."""
+
+    def __init__(self, send: bytes = b""):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.dial = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.send, self.sent = send, 0
+        self.reading = threading.Event()
+        self.received = hashlib.sha256()
+        self.received_bytes = 0
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            for start in range(0, len(self.send), 1 << 16):
+                chunk = self.send[start : start + (1 << 16)]
+                conn.sendall(chunk)
+                self.sent += len(chunk)
+            self.reading.wait(30)
+            while data := conn.recv(1 << 20):
+                self.received.update(data)
+                self.received_bytes += len(data)
+        self.done.set()
 
     def close(self):
         self.listener.close()
@@ -118,5 +163,20 @@ def test_websocket_frames_pass_both_ways_and_survive_config_commits(make_velocit
             raise AssertionError("the upgrade was accepted")
         except websocket.WebSocketBadStatusException as error:
             assert error.status_code == 200
+    finally:
+        upstream.close()
+
+
+def test_an_upstream_greeting_right_after_its_101_reaches_the_client(make_velocity):
+    """Bytes that come with the upstream's 101, before the relay reads anything itself, are passed on at once."""
+    upstream = HoldingUpstream(send=bytes([0x81, 7]) + b"welcome")
+    server = make_velocity()
+    port = free_port()
+    route = {"handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream.dial}]}]}
+    server.start({"listeners": [{"protocol": "http", "address": f"127.0.0.1:{port}"}], "sites": [{"routes": [route]}]})
+    try:
+        connection = websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=10)
+        assert connection.recv() == "welcome"
+        connection.shutdown()
     finally:
         upstream.close()

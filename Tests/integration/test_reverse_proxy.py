@@ -1013,6 +1013,16 @@ def test_1_gib_upload_streams_in_bounded_memory(serve, upstream, protocol):
     assert elapsed < 30, f"{size // MIB} MiB took {elapsed:.1f} s ({size / MIB / elapsed:.0f} MiB/s)"
 
 
+def test_an_upload_waits_for_an_upstream_that_stops_reading(serve, upstream, protocol):
+    """While the upstream reads nothing, its buffers fill and Velocity stops reading the client; when it reads
+    again, so does Velocity. (An HTTP/2 stream must then be asked for a read: it does not resume by itself.)"""
+    a = upstream("a")
+    site = proxied(serve, protocol, proxy(a))
+    upload = upload_h1_with_length if protocol == "h1" else upload_h2_without_length
+    seen, digest = upload(site, "/read-later", 32 * MIB)
+    assert (seen["body_bytes"], seen["body_sha256"]) == (32 * MIB, digest)
+
+
 def test_chunked_and_sized_uploads_arrive_intact(serve, upstream, protocol):
     a = upstream("a")
     site = proxied(serve, protocol, proxy(a))

@@ -646,6 +646,8 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
             upstream.in_flight += 1
             upstream.max_in_flight = max(upstream.max_in_flight, upstream.in_flight)
         try:
+            if urlsplit(self.path).path.rsplit("/", 1)[-1] == "read-later":
+                time.sleep(2)  # reads nothing for a while, so that what Velocity sends backs up
             self._read_body(seen)
             if upstream.reset_after_body and self.command in upstream.reset_after_body:
                 # Read the whole body, then reset the connection: no response at all.

@@ -6,17 +6,21 @@ enum HTTP3Message {
     static let version = HTTPVersion(major: 3, minor: 0)
 
     /// Fields that describe an HTTP/1.1 connection and mean nothing, or something dangerous, in HTTP/3.
-    private static let connectionSpecific: Set<String> = [
+    static let connectionSpecific: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
     ]
 
     /// A request head from a decoded HEADERS section; `:authority` becomes `host`, and cookie crumbs are joined
-    /// as HTTP/1.1 expects (§4.2.1). Throws H3_MESSAGE_ERROR for a malformed section.
-    static func requestHead(_ fields: [QPACKField]) throws(HTTP3Error) -> (HTTPRequestHead, contentLength: UInt64?) {
+    /// as HTTP/1.1 expects (§4.2.1). With `extendedConnect` (the server advertised it, RFC 9220), a CONNECT may
+    /// carry `:protocol`, which is returned beside the head. Throws H3_MESSAGE_ERROR for a malformed section.
+    static func requestHead(
+        _ fields: [QPACKField], extendedConnect: Bool
+    ) throws(HTTP3Error) -> (HTTPRequestHead, contentLength: UInt64?, connectProtocol: String?) {
         var method: String?
         var scheme: String?
         var authority: String?
         var path: String?
+        var connectProtocol: String?
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count)
         var cookies: [String] = []
@@ -33,6 +37,7 @@ enum HTTP3Message {
                 case ":scheme" where scheme == nil: scheme = field.value
                 case ":authority" where authority == nil: authority = field.value
                 case ":path" where path == nil: path = field.value
+                case ":protocol" where connectProtocol == nil && extendedConnect: connectProtocol = field.value
                 default: throw malformed("unknown or repeated pseudo-header")
                 }
                 continue
@@ -58,17 +63,20 @@ enum HTTP3Message {
             }
         }
         guard let method else { throw malformed("no :method") }
-        if method == "CONNECT" {
-            // Extended CONNECT (RFC 9220) is not offered, so CONNECT names only an authority.
+        if method == "CONNECT", connectProtocol == nil {
             guard scheme == nil, path == nil, authority != nil else { throw malformed("malformed CONNECT") }
         } else {
+            // An extended CONNECT names its target as other requests do (RFC 8441 §4).
+            guard connectProtocol == nil || (method == "CONNECT" && authority != nil) else {
+                throw malformed("malformed extended CONNECT")
+            }
             guard scheme != nil, let path, !path.isEmpty else { throw malformed("no :scheme or :path") }
         }
         if !cookies.isEmpty { headers.add(name: "cookie", value: cookies.joined(separator: "; ")) }
         if let authority, !headers.contains(name: "host") { headers.add(name: "host", value: authority) }
         let head = HTTPRequestHead(
             version: version, method: HTTPMethod(rawValue: method), uri: path ?? authority ?? "", headers: headers)
-        return (head, contentLength)
+        return (head, contentLength, connectProtocol)
     }
 
     /// Trailer fields: no pseudo-headers allowed.
@@ -105,7 +113,7 @@ enum HTTP3Message {
     }
 
     /// A field name is a lowercase token (RFC 9110 §5.1, RFC 9114 §4.2), pseudo-headers with their colon.
-    private static func isValidName(_ name: String) -> Bool {
+    static func isValidName(_ name: String) -> Bool {
         var bytes = name.utf8[...]
         if bytes.first == UInt8(ascii: ":") { bytes = bytes.dropFirst() }
         guard !bytes.isEmpty else { return false }
@@ -121,14 +129,14 @@ enum HTTP3Message {
     private static let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
 
     /// No NUL, CR or LF anywhere, and no whitespace at either end (RFC 9114 §4.2).
-    private static func isValidValue(_ value: String) -> Bool {
+    static func isValidValue(_ value: String) -> Bool {
         let bytes = value.utf8
         if let first = bytes.first, first == 0x20 || first == 0x09 { return false }
         if let last = bytes.last, last == 0x20 || last == 0x09 { return false }
         return !bytes.contains { $0 == 0 || $0 == 0x0A || $0 == 0x0D }
     }
 
-    private static func malformed(_ reason: String) -> HTTP3Error {
+    static func malformed(_ reason: String) -> HTTP3Error {
         HTTP3Error(code: .messageError, reason: reason)
     }
 }

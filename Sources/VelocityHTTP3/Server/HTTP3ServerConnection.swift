@@ -17,13 +17,18 @@ public final class HTTP3ServerConnection: QUICApplication {
         public var initializeStream: (HTTP3StreamChannel) -> EventLoopFuture<Void>
 
         /// Defaults suit a general-purpose server: a 4 KiB dynamic table each way, up to 16 streams blocked
-        /// on it, and 64 KiB of request header fields (the HTTP/1.1 limit).
-        public init(datagrams: Bool, initializeStream: @escaping (HTTP3StreamChannel) -> EventLoopFuture<Void>) {
+        /// on it, and 64 KiB of request header fields (the HTTP/1.1 limit). With `extendedConnect`, clients may
+        /// send extended CONNECT (RFC 9220), whose channels carry ``HTTP3StreamChannel/connectProtocol``.
+        public init(
+            datagrams: Bool, extendedConnect: Bool = false,
+            initializeStream: @escaping (HTTP3StreamChannel) -> EventLoopFuture<Void>
+        ) {
             var settings = HTTP3Settings()
             settings.qpackMaxTableCapacity = 4096
             settings.qpackBlockedStreams = 16
             settings.maxFieldSectionSize = 64 * 1024
             settings.h3Datagram = datagrams
+            settings.enableConnectProtocol = extendedConnect
             self.settings = settings
             self.initializeStream = initializeStream
         }
@@ -276,13 +281,15 @@ public final class HTTP3ServerConnection: QUICApplication {
             throw HTTP3Error(code: HTTP3ErrorCode(rawValue: error.code), reason: error.reason)
         }
         let head: HTTPRequestHead
+        let connectProtocol: String?
         do throws(HTTP3Error) {
-            (head, request.contentLength) = try HTTP3Message.requestHead(fields)
+            (head, request.contentLength, connectProtocol) = try HTTP3Message.requestHead(
+                fields, extendedConnect: configuration.settings.enableConnectProtocol)
         } catch {
             return try rejectMessage(request, id: id, error.reason)
         }
         request.phase = .body
-        try open(request, id: id, head: head)
+        try open(request, id: id, head: head, connectProtocol: connectProtocol)
     }
 
     private func decodeTrailers(_ section: ByteBuffer, id: UInt64) throws(HTTP3Error) -> HTTPHeaders {
@@ -300,11 +307,13 @@ public final class HTTP3ServerConnection: QUICApplication {
     }
 
     /// Creates the request's channel, sets up its pipeline and delivers the head.
-    private func open(_ request: RequestStream, id: UInt64, head: HTTPRequestHead) throws(HTTP3Error) {
+    private func open(
+        _ request: RequestStream, id: UInt64, head: HTTPRequestHead, connectProtocol: String?
+    ) throws(HTTP3Error) {
         guard let connection else { return }
         let channel = HTTP3StreamChannel(
             streamID: id, session: self, parent: parent, remote: connection.remoteAddress,
-            tls: connection.sessionInfo)
+            tls: connection.sessionInfo, connectProtocol: connectProtocol)
         request.channel = channel
         channel.received(.head(head))
         let activated = channel.activate(configuration.initializeStream)

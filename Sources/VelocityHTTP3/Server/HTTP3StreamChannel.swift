@@ -18,6 +18,8 @@ public final class HTTP3StreamChannel: Channel, ChannelCore, @unchecked Sendable
     public let remoteAddress: SocketAddress?
     /// What the connection's handshake negotiated, for the access log.
     public let tls: TLSSessionInfo
+    /// The `:protocol` of an extended CONNECT (RFC 9220), known before the pipeline is set up.
+    public let connectProtocol: String?
 
     private unowned let session: HTTP3ServerConnection
     private var _pipeline: ChannelPipeline!
@@ -33,7 +35,7 @@ public final class HTTP3StreamChannel: Channel, ChannelCore, @unchecked Sendable
 
     init(
         streamID: UInt64, session: HTTP3ServerConnection, parent: any Channel, remote: SocketAddress,
-        tls: TLSSessionInfo
+        tls: TLSSessionInfo, connectProtocol: String?
     ) {
         self.streamID = streamID
         self.session = session
@@ -43,6 +45,7 @@ public final class HTTP3StreamChannel: Channel, ChannelCore, @unchecked Sendable
         localAddress = parent.localAddress
         remoteAddress = remote
         self.tls = tls
+        self.connectProtocol = connectProtocol
         closePromise = parent.eventLoop.makePromise()
         _pipeline = ChannelPipeline(channel: self)
     }

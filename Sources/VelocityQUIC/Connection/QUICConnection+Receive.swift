@@ -2,7 +2,7 @@ import NIOCore
 import VelocityTLS
 
 extension QUICConnection {
-    /// Processes every packet of a datagram from the client (coalesced packets, RFC 9000 §12.2). Packets that do
+    /// Processes every packet of a datagram from the peer (coalesced packets, RFC 9000 §12.2). Packets that do
     /// not decrypt are dropped one by one; a protocol error closes this connection only.
     func receive(
         _ datagram: ByteBuffer, from address: SocketAddress, ecn: NIOExplicitCongestionNotificationState,
@@ -16,6 +16,7 @@ extension QUICConnection {
             return
         case .draining, .closed: return
         }
+        if role == .client, receivedRetryOrVersionNegotiation(datagram, now: now) { return }
         var datagram = datagram
         // Only a datagram with a packet that authenticates raises the amplification budget: anyone can send
         // garbage from the client's address.
@@ -92,10 +93,9 @@ extension QUICConnection {
             close(.protocolViolation("reserved header bits set"), now: now)
             return received
         }
-        if index == 2, phase != keyPhase, number >= firstPacketOfPhase {
-            updateKeys(firstPacket: number)
-        }
-        if index == 1, !spaces[0].isDiscarded {
+        if index == 2 { keyPhaseReceived(phase, number: number) }
+        if role == .client, index < 2 { adoptServerID(header.source) }
+        if role == .server, index == 1, !spaces[0].isDiscarded {
             // A Handshake packet proves the client's address and ends the Initial space (RFC 9001 §4.9.1).
             addressValidated = true
             congestion.onRemoved(bytes: spaces[0].discard())
@@ -133,30 +133,14 @@ extension QUICConnection {
             number, isAckEliciting: isAckEliciting, now: now,
             ackDelay: index == 2 ? settings.maxAckDelay : .zero)
         // A client probing during the handshake with nothing new has missed our flight: send it again now
-        // rather than after our own, possibly backed-off, probe timeout (RFC 9002 §6.2.3).
-        if index < 2, isAckEliciting, state == .handshaking, spaces[index].cryptoReceive.readOffset == cryptoBefore {
+        // rather than after our own, possibly backed-off, probe timeout (RFC 9002 §6.2.3). Only the server
+        // does this, so two endpoints never answer each other's repeats forever.
+        if role == .server, index < 2, isAckEliciting, state == .handshaking,
+            spaces[index].cryptoReceive.readOffset == cryptoBefore
+        {
             resendHandshakeFlight()
         }
         return ReceivedPacket(space: index, number: number, isProbing: isProbing)
-    }
-
-    /// The key for a packet of space `index`: for 1-RTT, the key of its phase (RFC 9001 §6.3).
-    private func readKey(index: Int, phase: Bool, number: UInt64) -> QUICPacketKey? {
-        guard index == 2, phase != keyPhase else { return spaces[index].readKey }
-        if number < firstPacketOfPhase { return previousReadKey }
-        // The peer started a key update; only allowed once the handshake is confirmed.
-        guard state == .established, spaces[1].isDiscarded else { return nil }
-        if nextReadKey == nil { nextReadKey = spaces[2].readKey?.nextGeneration() }
-        return nextReadKey
-    }
-
-    private func updateKeys(firstPacket: UInt64) {
-        previousReadKey = spaces[2].readKey
-        spaces[2].readKey = nextReadKey
-        nextReadKey = nil
-        spaces[2].writeKey = spaces[2].writeKey?.nextGeneration()
-        keyPhase.toggle()
-        firstPacketOfPhase = firstPacket
     }
 
     private func handle(
@@ -175,11 +159,8 @@ extension QUICConnection {
         case .resetStream(let id, let errorCode, let finalSize):
             try receiveReset(id: id, errorCode: errorCode, finalSize: finalSize)
         case .stopSending(let id, let errorCode):
-            try checkLocallyReadable(id)
-            // It may come before any data, and then opens the client's stream like data would (RFC 9000 §3.2).
-            if QUICStream.isClientInitiated(id), !QUICStream.isBidirectional(id) {
-                throw .streamState("STOP_SENDING for a stream only the client sends on")
-            }
+            try checkSendingSide(id)
+            // It may come before any data, and then opens the peer's stream like data would (RFC 9000 §3.2).
             if var stream = try openedStream(id), !stream.sendClosed {
                 stream.sendClosed = true
                 stream.pendingReset = (errorCode, stream.send.sendOffset)
@@ -189,7 +170,7 @@ extension QUICConnection {
         case .maxData(let maximum):
             sendLimit = max(sendLimit, maximum)
         case .maxStreamData(let id, let maximum):
-            try checkLocallyReadable(id)
+            try checkSendingSide(id)
             if var stream = try openedStream(id), maximum > stream.sendLimit {
                 stream.sendLimit = maximum
                 streams[id] = stream
@@ -200,17 +181,24 @@ extension QUICConnection {
         case .pathResponse(let data):
             pathResponseReceived(data)
         case .newConnectionID(let frame):
-            // The server keeps sending to the client's first ID; the token still tells a reset from the client.
+            // We keep sending to the peer's first ID; the token still tells a reset from the peer.
             if peerResetTokens.count < Self.maxPeerResetTokens, peerResetTokens.insert(frame.resetToken).inserted {
                 learnPeerResetToken?(frame.resetToken)
             }
         case .maxStreams(let bidirectional, let maximum):
-            // The server opens only unidirectional streams.
-            if !bidirectional { peerMaxUnidirectional = max(peerMaxUnidirectional, maximum) }
+            if bidirectional {
+                peerMaxBidirectional = max(peerMaxBidirectional, maximum)
+            } else {
+                peerMaxUnidirectional = max(peerMaxUnidirectional, maximum)
+            }
         case .dataBlocked, .streamDataBlocked, .streamsBlocked:
             break
-        case .newToken, .handshakeDone:
-            throw .protocolViolation("frame only a server may send")
+        case .newToken(let token):
+            guard role == .client else { throw .protocolViolation("frame only a server may send") }
+            client?.newToken = token
+        case .handshakeDone:
+            guard role == .client else { throw .protocolViolation("frame only a server may send") }
+            handshakeConfirmed()
         case .datagram(let data):
             // The frame's size without its optional length field: the most lenient reading of the limit.
             guard settings.maxDatagramFrameSize > 0, UInt64(1 + data.readableBytes) <= settings.maxDatagramFrameSize
@@ -225,7 +213,8 @@ extension QUICConnection {
                 // Padded like the challenge was, which the client had to pad to 1200 bytes (RFC 9000 §8.2.1).
                 probeResponses.append((data, address, datagramSize >= 1200))
             }
-        case .connectionClose:
+        case .connectionClose(let frame):
+            closeReason = closeReason ?? .peer(QUICCloseReason.Error(frame))
             enterDraining(now: now)
         }
     }
@@ -271,17 +260,19 @@ extension QUICConnection {
             break
         case .failed(let message):
             let alert = handshake.alert ?? 80  // internal_error
-            throw .crypto(alert: alert, message)
+            throw .crypto(alert: alert, handshake.certificateError.map { "certificate: \($0)" } ?? message)
         case .complete:
             guard !wasComplete else { break }
-            // The server confirms the handshake when it completes (RFC 9001 §4.1.2).
             state = .established
-            sendsHandshakeDone = true
             establishedEventPending = true
-            issueConnectionIDs()
-            // A token lets the client's next connection skip a Retry (RFC 9000 §8.1.3).
-            pendingAddressToken = makeAddressToken.map { ByteBuffer(bytes: $0()) }
-            congestion.onRemoved(bytes: spaces[1].discard())
+            if role == .server {
+                // The server confirms the handshake when it completes (RFC 9001 §4.1.2).
+                sendsHandshakeDone = true
+                issueConnectionIDs()
+                // A token lets the client's next connection skip a Retry (RFC 9000 §8.1.3).
+                pendingAddressToken = makeAddressToken.map { ByteBuffer(bytes: $0()) }
+                congestion.onRemoved(bytes: spaces[1].discard())
+            }
             application = makeApplication?(handshake.sessionInfo.alpn)
             application?.started(self)
         }
@@ -290,40 +281,51 @@ extension QUICConnection {
     private func applyPeerParameters() throws(TransportError) {
         var bytes = allocator.buffer(capacity: 256)
         bytes.writeBytes(handshake.peerTransportParameters)
-        let parameters = try TransportParameters.decode(bytes, fromClient: true)
-        // The client must repeat the ID it used, so an attacker cannot have rewritten it (RFC 9000 §7.3).
+        let parameters = try TransportParameters.decode(bytes, fromClient: role == .server)
+        // The peer must repeat the ID it used, so an attacker cannot have rewritten it (RFC 9000 §7.3).
         guard parameters.initialSourceConnectionID == peerID else {
             throw .transportParameter("initial_source_connection_id does not match")
         }
+        if role == .client { try checkServerParameters(parameters) }
         peerParameters = parameters
         sendLimit = parameters.initialMaxData
+        peerMaxBidirectional = parameters.initialMaxStreamsBidi
         peerMaxUnidirectional = parameters.initialMaxStreamsUni
         peerMaxAckDelay = .milliseconds(Int64(parameters.maxAckDelay))
     }
 
-    /// Streams the server opened and the client can only read must not be written to by it.
-    private func checkLocallyReadable(_ id: UInt64) throws(TransportError) {
-        if !QUICStream.isClientInitiated(id), id >= nextServerUnidirectional || QUICStream.isBidirectional(id) {
-            throw .streamState("stream \(id) was not opened by the server")
+    /// STOP_SENDING and MAX_STREAM_DATA concern our sending side: the stream must be one we send on, and one
+    /// already open if we are the side that opens it (RFC 9000 §19.5, §19.10).
+    private func checkSendingSide(_ id: UInt64) throws(TransportError) {
+        if isLocal(id) {
+            let next = QUICStream.isBidirectional(id) ? nextLocalBidirectional : nextLocalUnidirectional
+            if id >= next { throw .streamState("stream \(id) was not opened yet") }
+        } else if !QUICStream.isBidirectional(id) {
+            throw .streamState("stream \(id) is one only the peer sends on")
         }
     }
 
-    /// The stream a frame refers to: a client stream is opened if new, a server stream must already exist.
+    /// The stream a frame refers to: a peer's stream is opened if new, one of ours must already exist.
     private func openedStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
-        QUICStream.isClientInitiated(id) ? try clientStream(id) : streams[id]
+        isLocal(id) ? streams[id] : try peerStream(id)
     }
 
-    /// The stream a client frame refers to, opening it (and every lower ID of its kind) if it is new; nil when
-    /// it is already finished and forgotten.
-    private func clientStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
+    /// The stream that STREAM or RESET_STREAM data of the peer goes to; nil when it is finished and forgotten.
+    private func receivingStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
+        guard isLocal(id) else { return try peerStream(id) }
+        guard QUICStream.isBidirectional(id) else { throw .streamState("stream \(id) is one only we send on") }
+        guard id < nextLocalBidirectional else { throw .streamState("stream \(id) was not opened yet") }
+        return streams[id]
+    }
+
+    /// A stream the peer opened, opening it (and every lower ID of its kind) if it is new; nil when it is
+    /// already finished and forgotten.
+    private func peerStream(_ id: UInt64) throws(TransportError) -> QUICStream? {
         if let stream = streams[id] { return stream }
-        guard QUICStream.isClientInitiated(id) else {
-            throw .streamState("stream \(id) is not one the client can send on")
-        }
         let bidirectional = QUICStream.isBidirectional(id)
-        let next = bidirectional ? nextClientBidirectional : nextClientUnidirectional
+        let next = bidirectional ? nextPeerBidirectional : nextPeerUnidirectional
         guard id >= next else { return nil }
-        let limit = bidirectional ? maxClientBidirectional : maxClientUnidirectional
+        let limit = bidirectional ? maxPeerBidirectional : maxPeerUnidirectional
         guard id >> 2 < limit else {
             throw .streamLimit("too many streams")
         }
@@ -331,15 +333,16 @@ extension QUICConnection {
             bidirectional ? peerParameters?.initialMaxStreamDataBidiLocal ?? 0 : 0
         var opening = next
         while opening <= id {
-            streams[opening] = QUICStream(id: opening, receiveWindow: settings.streamWindow, sendLimit: peerLimit)
+            streams[opening] = QUICStream(
+                id: opening, isLocal: false, receiveWindow: settings.streamWindow, sendLimit: peerLimit)
             opening += 4
         }
-        if bidirectional { nextClientBidirectional = id + 4 } else { nextClientUnidirectional = id + 4 }
+        if bidirectional { nextPeerBidirectional = id + 4 } else { nextPeerUnidirectional = id + 4 }
         return streams[id]
     }
 
     private func receive(_ frame: StreamFrame) throws(TransportError) {
-        guard var stream = try clientStream(frame.id) else { return }
+        guard var stream = try receivingStream(frame.id) else { return }
         let end = frame.offset + UInt64(frame.data.readableBytes)
         if let finalSize = stream.finalSize, end > finalSize || (frame.fin && end != finalSize) {
             throw .finalSize("data past the final size")
@@ -393,7 +396,7 @@ extension QUICConnection {
     }
 
     private func receiveReset(id: UInt64, errorCode: UInt64, finalSize: UInt64) throws(TransportError) {
-        guard var stream = try clientStream(id) else { return }
+        guard var stream = try receivingStream(id) else { return }
         if let known = stream.finalSize, known != finalSize {
             throw .finalSize("reset changes the final size")
         }
@@ -422,16 +425,17 @@ extension QUICConnection {
         }
     }
 
-    /// Forgets a stream that is done both ways and lets the client open another in its place.
+    /// Forgets a stream that is done both ways and, for a peer's stream, lets the peer open another in its
+    /// place.
     func retireIfFinished(_ id: UInt64) {
         guard let stream = streams[id], stream.isFinished, stream.inFlightFrames == 0 else { return }
         streams[id] = nil
-        guard QUICStream.isClientInitiated(id) else { return }
+        guard !stream.isLocal else { return }
         if QUICStream.isBidirectional(id) {
-            maxClientBidirectional += 1
+            maxPeerBidirectional += 1
             sendsMaxStreams.bidirectional = true
         } else {
-            maxClientUnidirectional += 1
+            maxPeerUnidirectional += 1
             sendsMaxStreams.unidirectional = true
         }
     }

@@ -151,16 +151,28 @@ extension QUICConnection {
         if let earliest { return earliest }
         // Until the client's address is validated, a server blocked by the amplification limit waits for it.
         if !addressValidated, bytesSent >= 3 * bytesReceived { return nil }
+        // The application space has no probe timer until the handshake is confirmed (RFC 9002 §6.2.1).
         for index in 0..<3 where spaces[index].hasAckElicitingInFlight {
-            guard index < 2 || state == .established, let sentAt = spaces[index].lastAckElicitingSentAt else {
+            guard index < 2 || isHandshakeConfirmed, let sentAt = spaces[index].lastAckElicitingSentAt else {
                 continue
             }
             let base = index == 2 ? rtt.probeTimeout + peerMaxAckDelay : rtt.probeTimeout
             let deadline = sentAt + .nanoseconds(base.nanoseconds << min(ptoCount, 16))
             if deadline < earliest?.0 ?? .distantFuture { earliest = (deadline, index, true) }
         }
+        // A client probes until the handshake is confirmed even with nothing in flight: the server may wait
+        // at its amplification limit for more from us (RFC 9002 §6.2.2.1).
+        if earliest == nil, role == .client, !isHandshakeConfirmed {
+            let index = spaces[1].writeKey != nil ? 1 : 0
+            let sentAt = spaces[index].lastAckElicitingSentAt ?? lastReceivedAt
+            earliest = (sentAt + .nanoseconds(rtt.probeTimeout.nanoseconds << min(ptoCount, 16)), index, true)
+        }
         return earliest
     }
+
+    /// The handshake is confirmed: on the server when it completes, on the client with HANDSHAKE_DONE. Both
+    /// drop their Handshake keys at that moment (RFC 9001 §4.1.2, §4.9.2).
+    var isHandshakeConfirmed: Bool { spaces[1].isDiscarded }
 
     /// Runs whatever timer has expired: a delayed ACK is simply sent by the next flush; loss detection and
     /// the probe timeout act here; idle and closing timers end the connection.
@@ -177,6 +189,7 @@ extension QUICConnection {
         checkPathValidation(now: now)
         if now >= lastReceivedAt + idleTimeout {
             // Idle connections end silently (RFC 9000 §10.1).
+            closeReason = closeReason ?? .idleTimeout
             finish()
             return
         }
@@ -198,7 +211,7 @@ extension QUICConnection {
     }
 
     /// Takes every packet of a space out of flight, without a congestion signal, and queues what it carried.
-    private func resend(space index: Int) {
+    func resend(space index: Int) {
         let packets = spaces[index].sent
         spaces[index].sent = []
         for packet in packets where packet.inFlight { congestion.onRemoved(bytes: packet.size) }

@@ -12,7 +12,8 @@ struct OutgoingDatagram {
 /// Building datagrams: packets of every level with something to send are coalesced into one datagram
 /// (RFC 9000 §12.2), within the congestion window and the anti-amplification limit.
 extension QUICConnection {
-    /// The smallest datagram a client must receive when it carries an ack-eliciting Initial (RFC 9000 §14.1).
+    /// The smallest datagram that may carry an Initial packet: a client pads every one to it, a server those with
+    /// an ack-eliciting Initial (RFC 9000 §14.1).
     private static let minimumInitialDatagram = 1200
     /// Header, the shortest frame and the tag: less room than this is not worth a packet.
     private static let minimumPacketRoom = 64
@@ -85,24 +86,31 @@ extension QUICConnection {
         let marked = ecn.marksPackets
         var open: OpenPacket?
         var carriesInitial = false
+        var carriesHandshake = false
         var carriesChallenge = false
         for index in 0..<3 {
             guard let key = spaces[index].writeKey, !spaces[index].isDiscarded else { continue }
             // 1-RTT packets wait for the handshake (no half-RTT data is sent).
             if index == 2, state != .established { continue }
+            // The packet before is sealed only once this one is sure to follow: the last one takes the padding.
+            guard let mayElicit = sendPermission(space: index, now: now) else { continue }
             if let previous = open {
                 guard limit - datagram.writerIndex - QUICPacketKey.tagLength >= Self.minimumPacketRoom else { break }
                 seal(previous, into: &datagram, marked: marked, now: now)
                 open = nil
             }
-            guard let packet = writePacket(space: index, key: key, into: &datagram, limit: limit, now: now) else {
-                continue
-            }
-            if index == 0, packet.isAckEliciting { carriesInitial = true }
+            guard
+                let packet = writePacket(
+                    space: index, key: key, mayElicit: mayElicit, into: &datagram, limit: limit, now: now)
+            else { continue }
+            if index == 0, packet.isAckEliciting || role == .client { carriesInitial = true }
+            if index == 1 { carriesHandshake = true }
             if packet.carriesChallenge { carriesChallenge = true }
             open = packet
         }
-        guard var last = open else { return nil }
+        // Its streams' flow control can leave the last space with nothing to write after all: the packets
+        // already sealed still go.
+        guard var last = open else { return datagram.readableBytes > 0 ? finish(datagram, marked: marked) : nil }
         // Padding goes in the last packet: PADDING frames are zero bytes (RFC 9000 §19.1).
         // So are datagrams probing a path, to prove it carries full-size packets (RFC 9000 §8.2.1).
         let minimum = carriesInitial || carriesChallenge ? Self.minimumInitialDatagram : 0
@@ -112,17 +120,22 @@ extension QUICConnection {
             last.isPadded = true
         }
         seal(last, into: &datagram, marked: marked, now: now)
+        // A client's first Handshake packet ends its Initial space (RFC 9001 §4.9.1).
+        if role == .client, carriesHandshake, !spaces[0].isDiscarded {
+            congestion.onRemoved(bytes: spaces[0].discard())
+        }
+        return finish(datagram, marked: marked)
+    }
+
+    private func finish(_ datagram: ByteBuffer, marked: Bool) -> OutgoingDatagram {
         bytesSent += datagram.readableBytes
         return OutgoingDatagram(data: datagram, address: remoteAddress, ecnMarked: marked)
     }
 
-    /// Writes one packet's header and frames; nil (writing nothing) when the space has nothing worth sending.
-    private func writePacket(
-        space index: Int, key: QUICPacketKey, into datagram: inout ByteBuffer, limit: Int, now: NIODeadline
-    ) -> OpenPacket? {
-        let received = spaces[index].received
-        let ackDue = received.ackDeadline.map { $0 <= now } ?? false
-        // Beyond ACKs, packets need room in the congestion window, unless they are probes.
+    /// Whether a space has reason to send a packet now: nil when not; else whether it may carry more than ACKs,
+    /// which takes room in the congestion window and the pacer's leave, unless it is a probe.
+    private func sendPermission(space index: Int, now: NIODeadline) -> Bool? {
+        let ackDue = spaces[index].received.ackDeadline.map { $0 <= now } ?? false
         let probe = spaces[index].probesWanted > 0
         var mayElicit = probe || congestion.available >= settings.maxDatagramSize
         let hasFrames = hasFrames(space: index)
@@ -134,7 +147,16 @@ extension QUICConnection {
             mayElicit = false
         }
         guard ackDue || (mayElicit && hasFrames) || probe else { return nil }
+        return mayElicit
+    }
 
+    /// Writes one packet's header and frames; nil (writing nothing) when nothing fitted or was allowed.
+    private func writePacket(
+        space index: Int, key: QUICPacketKey, mayElicit: Bool, into datagram: inout ByteBuffer, limit: Int,
+        now: NIODeadline
+    ) -> OpenPacket? {
+        let received = spaces[index].received
+        let ackDue = received.ackDeadline.map { $0 <= now } ?? false
         let numberLength = PacketNumber.length(
             for: spaces[index].nextPacketNumber, largestAcked: spaces[index].largestAcknowledged)
         let start = datagram.writerIndex
@@ -186,7 +208,12 @@ extension QUICConnection {
             datagram.writeConnectionID(peerID)
             datagram.writeInteger(UInt8(localID.count))
             datagram.writeConnectionID(localID)
-            if index == 0 { datagram.writeQUICVarInt(0) }  // no token
+            if index == 0 {
+                // Only a client sends a token, when a Retry or an earlier connection gave it one.
+                let token = client?.token ?? ByteBuffer()
+                datagram.writeQUICVarInt(UInt64(token.readableBytes))
+                datagram.writeImmutableBuffer(token)
+            }
             lengthOffset = datagram.writerIndex
             datagram.writeQUICVarInt(0, length: 2)
         }
@@ -272,7 +299,7 @@ extension QUICConnection {
         where (bidirectional ? sendsMaxStreams.bidirectional : sendsMaxStreams.unidirectional)
             && end - datagram.writerIndex >= 9
         {
-            let maximum = bidirectional ? maxClientBidirectional : maxClientUnidirectional
+            let maximum = bidirectional ? maxPeerBidirectional : maxPeerUnidirectional
             Frame.maxStreams(bidirectional: bidirectional, maximum: maximum).encode(into: &datagram)
             packet.frames.append(.maxStreams(bidirectional: bidirectional))
             packet.isAckEliciting = true

@@ -40,13 +40,20 @@ public enum StreamWriteResult: Sendable {
     case closed
 }
 
-/// One QUIC connection on the server side (RFC 9000, 9001, 9002). It owns its packet number spaces, streams,
-/// recovery and TLS handshake; the endpoint feeds it datagrams and timeouts and sends the datagrams it builds.
-/// Not thread-safe: it lives on the endpoint's event loop.
+/// One QUIC connection (RFC 9000, 9001, 9002), on the server or the client side: the same packets, recovery,
+/// streams and flow control serve both, and only the handshake's steps and who opens which stream differ
+/// (`role`). It owns its packet number spaces, streams, recovery and TLS handshake; the endpoint feeds it
+/// datagrams and timeouts and sends the datagrams it builds. Not thread-safe: it lives on the endpoint's
+/// event loop.
 public final class QUICConnection {
+    enum Role {
+        case client
+        case server
+    }
+
     enum State: Equatable {
         case handshaking
-        /// The handshake finished; HANDSHAKE_DONE tells the client.
+        /// The handshake finished; HANDSHAKE_DONE tells the client, which waits for it to confirm the handshake.
         case established
         /// We sent CONNECTION_CLOSE and repeat it to late packets until `until`.
         case closing(until: NIODeadline)
@@ -55,13 +62,14 @@ public final class QUICConnection {
         case closed
     }
 
+    let role: Role
     let settings: ConnectionSettings
     /// The destination ID of the client's Initial packets: the Initial keys come from it. After a Retry it is
     /// the ID the Retry gave the client.
-    let initialDestination: ConnectionID
-    /// The ID this server chose; clients address every later packet to it.
+    var initialDestination: ConnectionID
+    /// The ID this endpoint chose; the peer addresses every later packet to it.
     let localID: ConnectionID
-    /// The client's ID, which every packet we send is addressed to.
+    /// The peer's ID, which every packet we send is addressed to.
     var peerID: ConnectionID
     public internal(set) var remoteAddress: SocketAddress
     /// The address the connection started from, which its per-address count belongs to.
@@ -82,11 +90,13 @@ public final class QUICConnection {
     var peerMaxAckDelay: TimeAmount = .milliseconds(25)
 
     // Key update (RFC 9001 §6): the phase bit of current 1-RTT keys, the next read key and the previous one
-    // for packets reordered across an update.
+    // for packets reordered across an update, the peer's first packet in this phase (UInt64.max until the
+    // peer follows an update we started) and our first.
     var keyPhase = false
     var nextReadKey: QUICPacketKey?
     var previousReadKey: QUICPacketKey?
     var firstPacketOfPhase: UInt64 = 0
+    var firstSentOfPhase: UInt64 = 0
 
     /// Anti-amplification (RFC 9000 §8.1): until the client proves its address, we send at most three times
     /// what it sent.
@@ -97,14 +107,17 @@ public final class QUICConnection {
     var streams: [UInt64: QUICStream] = [:]
     /// Streams with data to send, served in turn.
     var sendingStreams = CircularBuffer<UInt64>()
-    /// The next client stream ID of each kind that would be new, and how many the client may open.
-    var nextClientBidirectional: UInt64 = 0
-    var nextClientUnidirectional: UInt64 = 2
-    var maxClientBidirectional: UInt64
-    var maxClientUnidirectional: UInt64
+    /// The next peer stream ID of each kind that would be new, and how many the peer may open.
+    var nextPeerBidirectional: UInt64
+    var nextPeerUnidirectional: UInt64
+    var maxPeerBidirectional: UInt64
+    var maxPeerUnidirectional: UInt64
     var sendsMaxStreams = (bidirectional: false, unidirectional: false)
-    var nextServerUnidirectional: UInt64 = 3
-    /// How many unidirectional streams the client lets the server open (its parameter, raised by MAX_STREAMS).
+    /// The next stream ID of each kind this endpoint would open.
+    var nextLocalBidirectional: UInt64
+    var nextLocalUnidirectional: UInt64
+    /// How many streams of each kind the peer lets us open (its parameters, raised by MAX_STREAMS).
+    var peerMaxBidirectional: UInt64 = 0
     var peerMaxUnidirectional: UInt64 = 0
     /// Streams whose writer was told ``StreamWriteResult/full`` and waits to hear that it may write again.
     var blockedWriters: [UInt64] = []
@@ -131,6 +144,8 @@ public final class QUICConnection {
     var pathValidation: PathValidation?
     /// The CONNECTION_CLOSE frame to send (and repeat while closing).
     var closeFrame: ConnectionCloseFrame?
+    /// Why the connection ended, once it has.
+    public internal(set) var closeReason: QUICCloseReason?
     /// A CONNECTION_CLOSE is owed: once on closing, then once per packet that arrives while closing.
     var closeFrameOwed = false
     /// IDs given to the client that it has not retired, with their sequence numbers; the first is ``localID``.
@@ -140,7 +155,7 @@ public final class QUICConnection {
     var pendingNewIDs: [NewConnectionIDFrame] = []
     /// Makes a new ID routed to this connection, with its stateless reset token (set by the endpoint).
     var issueConnectionID: (() -> (ConnectionID, StatelessResetToken))?
-    /// Stateless reset tokens of the client's IDs: a datagram ending in one means the client lost the connection.
+    /// Stateless reset tokens of the peer's IDs: a datagram ending in one means the peer lost the connection.
     var peerResetTokens: Set<StatelessResetToken> = []
     /// The client's IDs are bounded by our active_connection_id_limit; this bounds the tokens kept.
     static let maxPeerResetTokens = 8
@@ -161,12 +176,16 @@ public final class QUICConnection {
     var qlog: QLog?
     /// Some packet from the client decrypted: until then the connection may be a forgery to forget at once.
     var hasAuthenticatedPacket = false
+    /// The client's handshake steps: its IDs before and after a Retry, and the token it sends.
+    var client: ClientHandshakeState?
     let allocator: ByteBufferAllocator
 
     init(
-        settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID, peerID: ConnectionID,
-        remoteAddress: SocketAddress, handshake: QUICHandshake, now: NIODeadline, allocator: ByteBufferAllocator
+        role: Role = .server, settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID,
+        peerID: ConnectionID, remoteAddress: SocketAddress, handshake: QUICHandshake, now: NIODeadline,
+        allocator: ByteBufferAllocator
     ) {
+        self.role = role
         self.settings = settings
         self.initialDestination = initialDestination
         self.localID = localID
@@ -177,14 +196,27 @@ public final class QUICConnection {
         self.handshake = handshake
         self.congestion = CongestionController(settings.congestionControl, maxDatagramSize: settings.maxDatagramSize)
         self.pacer = Pacer(maxDatagramSize: settings.maxDatagramSize)
-        self.maxClientBidirectional = settings.maxBidirectionalStreams
-        self.maxClientUnidirectional = settings.maxUnidirectionalStreams
+        self.maxPeerBidirectional = settings.maxBidirectionalStreams
+        self.maxPeerUnidirectional = settings.maxUnidirectionalStreams
+        // Stream IDs: bit 0 is the initiator (0 for the client), bit 1 the direction (RFC 9000 §2.1).
+        let peerBit: UInt64 = role == .server ? 0 : 1
+        nextPeerBidirectional = peerBit
+        nextPeerUnidirectional = 2 | peerBit
+        nextLocalBidirectional = peerBit ^ 1
+        nextLocalUnidirectional = 2 | (peerBit ^ 1)
         self.receiveLimit = settings.connectionWindow
         self.lastReceivedAt = now
         self.allocator = allocator
+        // Only the server must earn the right to send by the client's proof of its address.
+        addressValidated = role == .client
+        installInitialKeys()
+    }
+
+    /// Initial keys from the client's destination ID: at the start, and again on the client after a Retry.
+    func installInitialKeys() {
         let keys = QUICInitialKeys.derive(destinationConnectionID: initialDestination.bytes)
-        spaces[0].readKey = keys.client
-        spaces[0].writeKey = keys.server
+        spaces[0].readKey = role == .server ? keys.client : keys.server
+        spaces[0].writeKey = role == .server ? keys.server : keys.client
     }
 
     /// The transport parameters this server sends, which depend on the IDs of this connection.
@@ -194,10 +226,16 @@ public final class QUICConnection {
         settings: ConnectionSettings, initialDestination: ConnectionID, localID: ConnectionID,
         resetToken: StatelessResetToken, retry: (original: ConnectionID, source: ConnectionID)?
     ) -> TransportParameters {
-        var parameters = TransportParameters()
+        var parameters = localParameters(settings: settings, localID: localID)
         parameters.statelessResetToken = resetToken
         parameters.originalDestinationConnectionID = retry?.original ?? initialDestination
         parameters.retrySourceConnectionID = retry?.source
+        return parameters
+    }
+
+    /// The transport parameters both sides send: the limits of `settings`, and the ID this side chose.
+    static func localParameters(settings: ConnectionSettings, localID: ConnectionID) -> TransportParameters {
+        var parameters = TransportParameters()
         parameters.initialSourceConnectionID = localID
         parameters.maxIdleTimeout = UInt64(settings.idleTimeout.nanoseconds / 1_000_000)
         parameters.maxUDPPayloadSize = UInt64(settings.maxDatagramSize)
@@ -214,6 +252,14 @@ public final class QUICConnection {
     }
 
     public var isClosed: Bool { state == .closed }
+
+    /// Whether the connection is closing or closed: it carries no more data.
+    public var isClosing: Bool {
+        switch state {
+        case .handshaking, .established: false
+        case .closing, .draining, .closed: true
+        }
+    }
 
     /// The qlog name of a packet number space's packets.
     static func packetTypeName(space index: Int) -> String {
@@ -256,15 +302,36 @@ public final class QUICConnection {
         return .full
     }
 
-    /// Opens a stream only the server sends on (for HTTP/3's control and QPACK streams); nil when the client
+    /// Opens a stream only this side sends on (for HTTP/3's control and QPACK streams); nil when the peer
     /// allows no more.
     public func openUnidirectionalStream() -> UInt64? {
-        guard nextServerUnidirectional >> 2 < peerMaxUnidirectional else { return nil }
-        let id = nextServerUnidirectional
-        nextServerUnidirectional += 4
+        guard nextLocalUnidirectional >> 2 < peerMaxUnidirectional else { return nil }
+        let id = nextLocalUnidirectional
+        nextLocalUnidirectional += 4
         let limit = peerParameters?.initialMaxStreamDataUni ?? 0
-        streams[id] = QUICStream(id: id, receiveWindow: 0, sendLimit: limit)
+        streams[id] = QUICStream(id: id, isLocal: true, receiveWindow: 0, sendLimit: limit)
         return id
+    }
+
+    /// Opens a stream both sides send on (a request, an echo); nil until the handshake completes, or when the
+    /// peer allows no more.
+    public func openBidirectionalStream() -> UInt64? {
+        guard canOpenBidirectionalStream else { return nil }
+        let id = nextLocalBidirectional
+        nextLocalBidirectional += 4
+        let limit = peerParameters?.initialMaxStreamDataBidiRemote ?? 0
+        streams[id] = QUICStream(id: id, isLocal: true, receiveWindow: settings.streamWindow, sendLimit: limit)
+        return id
+    }
+
+    /// Whether ``openBidirectionalStream()`` would open a stream now.
+    public var canOpenBidirectionalStream: Bool {
+        state == .established && nextLocalBidirectional >> 2 < peerMaxBidirectional
+    }
+
+    /// Whether this side opened stream `id`.
+    func isLocal(_ id: UInt64) -> Bool {
+        (id & 0x1 == 0) == (role == .client)
     }
 
     /// Holds back (false) or resumes (true) delivery of a stream's data. While held, the data stays in the
@@ -358,6 +425,8 @@ public final class QUICConnection {
             ConnectionCloseFrame(
                 isApplication: true, errorCode: errorCode, frameType: 0, reason: ByteBuffer(string: reason)),
             now: now)
+        // Outside a read, nothing else would send the CONNECTION_CLOSE.
+        sendSoon()
     }
 
     /// Starts a graceful close: the application's, once the handshake is done; else a transport close.
@@ -385,6 +454,7 @@ public final class QUICConnection {
         case .handshaking, .established: break
         }
         qlog?.closed(reason: "error \(frame.errorCode): \(String(buffer: frame.reason))", now: now)
+        closeReason = closeReason ?? .local(QUICCloseReason.Error(frame))
         closeFrame = frame
         closeFrameOwed = true
         state = .closing(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
@@ -392,9 +462,10 @@ public final class QUICConnection {
         application = nil
     }
 
-    /// The client answered with a stateless reset: it has no state for this connection (RFC 9000 §10.3.1).
+    /// The peer answered with a stateless reset: it has no state for this connection (RFC 9000 §10.3.1).
     func statelessResetReceived(now: NIODeadline) {
         qlog?.closed(reason: "stateless reset", now: now)
+        closeReason = closeReason ?? .statelessReset
         enterDraining(now: now)
     }
 
@@ -404,7 +475,7 @@ public final class QUICConnection {
         default: break
         }
         state = .draining(until: now + .nanoseconds(3 * currentProbeTimeout.nanoseconds))
-        qlog?.closed(reason: "closed by the client", now: now)
+        qlog?.closed(reason: "closed by the peer", now: now)
         application?.connectionClosed(self)
         application = nil
     }

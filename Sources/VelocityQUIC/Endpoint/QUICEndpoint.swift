@@ -58,13 +58,11 @@ public final class QUICEndpoint: ChannelDuplexHandler {
     public static let maxConnectionsPerAddress = 1_024
 
     private let configuration: () -> Configuration
-    private let segmentationOffload: Bool
-    /// Datagrams per offloaded write; the kernel's limit is 64.
-    private static let maxSegments = 64
+    private let writer: DatagramWriter
     private let logger: Logger
     /// Every ID a connection answers to: the one the client first chose and ours.
     private var connections: [ConnectionID: QUICConnection] = [:]
-    private var timers: [ConnectionID: (deadline: NIODeadline, task: Scheduled<Void>)] = [:]
+    private var timers = ConnectionTimers()
     /// Connections that received or queued something during this read batch, flushed once at its end.
     private var touched: [ConnectionID: QUICConnection] = [:]
     private var context: ChannelHandlerContext?
@@ -88,7 +86,7 @@ public final class QUICEndpoint: ChannelDuplexHandler {
     /// `segmentationOffload`: the socket may be given several datagrams in one buffer (Linux UDP_SEGMENT).
     public init(logger: Logger, segmentationOffload: Bool, configuration: @escaping () -> Configuration) {
         self.logger = logger
-        self.segmentationOffload = segmentationOffload
+        self.writer = DatagramWriter(segmentationOffload: segmentationOffload)
         self.configuration = configuration
     }
 
@@ -120,7 +118,7 @@ public final class QUICEndpoint: ChannelDuplexHandler {
         guard now < deadline else {
             for connection in live.values {
                 connection.close(.noError, now: now)
-                send(connection.flush(now: now), context: context)
+                writer.write(connection.flush(now: now), context: context)
             }
             context.flush()
             return context.close(promise: promise)
@@ -131,8 +129,7 @@ public final class QUICEndpoint: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        for (_, timer) in timers { timer.task.cancel() }
-        timers = [:]
+        timers.cancelAll()
         for connection in live.values { connection.finish() }
         live = [:]
         livePerAddress = [:]
@@ -144,18 +141,8 @@ public final class QUICEndpoint: ChannelDuplexHandler {
         let envelope = unwrapInboundIn(data)
         let now = NIODeadline.now()
         let ecn = envelope.metadata?.ecnState ?? .transportNotCapable
-        // With receive offload the kernel hands over several datagrams of one size at once.
-        guard let segment = envelope.metadata?.segmentSize, segment > 0, envelope.data.readableBytes > segment else {
-            receive(envelope.data, from: envelope.remoteAddress, ecn: ecn, now: now, context: context)
-            return
-        }
-        var offset = 0
-        while offset < envelope.data.readableBytes {
-            let length = min(segment, envelope.data.readableBytes - offset)
-            receive(
-                envelope.data.getSlice(at: offset, length: length)!, from: envelope.remoteAddress, ecn: ecn, now: now,
-                context: context)
-            offset += length
+        DatagramWriter.split(envelope) { datagram in
+            receive(datagram, from: envelope.remoteAddress, ecn: ecn, now: now, context: context)
         }
     }
 
@@ -310,61 +297,24 @@ public final class QUICEndpoint: ChannelDuplexHandler {
                     "tls_resumed": "\(tls.resumed)", "tls_server_name": "\(tls.serverName ?? "")",
                 ])
         }
-        send(connection.flush(now: now), context: context)
+        writer.write(connection.flush(now: now), context: context)
         guard !connection.isClosed, let deadline = connection.nextDeadline else {
             forget(connection)
             return
         }
-        if let timer = timers[connection.localID] {
-            if timer.deadline == deadline { return }
-            timer.task.cancel()
-        }
-        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak connection] in
+        timers.set(connection.localID, deadline: deadline, on: context.eventLoop) { [weak self, weak connection] in
             guard let self, let connection, let context = self.context else { return }
-            self.timers[connection.localID] = nil
+            self.timers.fired(connection.localID)
             let now = NIODeadline.now()
             connection.handleTimeout(now: now)
             self.service(connection, now: now, context: context)
             context.flush()
         }
-        timers[connection.localID] = (deadline, task)
-    }
-
-    /// Writes datagrams; with segmentation offload, runs of equal-size datagrams to one address go to the kernel
-    /// as one buffer it splits, which saves a system call per datagram on bulk transfers.
-    private func send(_ datagrams: [OutgoingDatagram], context: ChannelHandlerContext) {
-        var index = 0
-        while index < datagrams.count {
-            let first = datagrams[index]
-            let size = first.data.readableBytes
-            var end = index + 1
-            if segmentationOffload {
-                // Equal sizes, and a shorter last one, to one address with one marking may share a write.
-                while end < datagrams.count, end - index < Self.maxSegments, datagrams[end].address == first.address,
-                    datagrams[end].ecnMarked == first.ecnMarked, datagrams[end - 1].data.readableBytes == size,
-                    datagrams[end].data.readableBytes <= size
-                {
-                    end += 1
-                }
-            }
-            var data = first.data
-            if end - index > 1 {
-                data = context.channel.allocator.buffer(capacity: size * (end - index))
-                for position in index..<end { data.writeImmutableBuffer(datagrams[position].data) }
-            }
-            let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
-                ecnState: first.ecnMarked ? .transportCapableFlag0 : .transportNotCapable, packetInfo: nil,
-                segmentSize: end - index > 1 ? size : nil)
-            context.write(
-                wrapOutboundOut(AddressedEnvelope(remoteAddress: first.address, data: data, metadata: metadata)),
-                promise: nil)
-            index = end
-        }
     }
 
     private func forget(_ connection: QUICConnection) {
         handshaking.remove(connection.localID)
-        timers.removeValue(forKey: connection.localID)?.task.cancel()
+        timers.cancel(connection.localID)
         for id in connection.routingIDs where connections[id] === connection {
             connections[id] = nil
         }

@@ -4,6 +4,8 @@ import NIOCore
 /// buffering and the peer's limit for what the application sends.
 struct QUICStream {
     let id: UInt64
+    /// This side opened the stream.
+    let isLocal: Bool
 
     var receive = ReassemblyBuffer()
     /// Set by a FIN or RESET_STREAM; data beyond it is a FINAL_SIZE_ERROR.
@@ -33,24 +35,25 @@ struct QUICStream {
     /// In the connection's queue of streams with something to send.
     var isScheduled = false
 
-    init(id: UInt64, receiveWindow: UInt64, sendLimit: UInt64) {
+    init(id: UInt64, isLocal: Bool, receiveWindow: UInt64, sendLimit: UInt64) {
         self.id = id
+        self.isLocal = isLocal
         self.receiveLimit = receiveWindow
         self.receiveWindow = receiveWindow
         self.sendLimit = sendLimit
     }
 
-    /// Client-initiated streams have an even ID; bit 1 marks unidirectional ones (§2.1).
-    static func isClientInitiated(_ id: UInt64) -> Bool { id & 0x1 == 0 }
+    /// Bit 1 of the ID marks unidirectional streams (§2.1).
     static func isBidirectional(_ id: UInt64) -> Bool { id & 0x2 == 0 }
 
-    /// Whether everything is done both ways, so the stream can be forgotten.
+    /// Whether everything is done both ways, so the stream can be forgotten. A unidirectional stream has
+    /// only one way: sending when we opened it, receiving when the peer did.
     var isFinished: Bool {
-        let receiveDone = finDelivered || !Self.isBidirectional(id) && !Self.isClientInitiated(id)
+        let receiveDone = finDelivered || !Self.isBidirectional(id) && isLocal
         let sendDone =
             sendClosed && pendingReset == nil
             || send.finSent && !send.hasPending
-            || !Self.isBidirectional(id) && Self.isClientInitiated(id)
+            || !Self.isBidirectional(id) && !isLocal
         return receiveDone && sendDone
     }
 

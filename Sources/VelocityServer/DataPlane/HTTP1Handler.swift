@@ -205,7 +205,7 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
     private func pause(_ exchange: Exchange, _ paused: Bool, context: ChannelHandlerContext) {
         guard exchange.paused != paused else { return }
         exchange.paused = paused
-        context.channel.setOption(.autoRead, value: !paused).whenFailure { _ in }
+        context.channel.setReading(!paused)
     }
 
     /// Runs `work` on the thread pool, then `then` on the event loop if the same request is still waiting.
@@ -236,6 +236,13 @@ final class HTTP1Handler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func ready(_ reply: Reply, context: ChannelHandlerContext) {
         guard let exchange else { return }
+        var reply = reply
+        if exchange.head.version.major >= 2, reply.status.kind == .successful,
+            ProxyHeaders.upgradeProtocol(exchange.head) != nil
+        {
+            // An extended CONNECT takes any 2xx for an open tunnel, and only a proxied upstream's switch opens one.
+            reply = .buffered(StaticResponse(status: .notImplemented, body: "501 Not Implemented\n"))
+        }
         // The answer does not need the rest of the body: read on, so it is consumed and the connection moves on.
         exchange.body = []
         pause(exchange, false, context: context)

@@ -8,10 +8,12 @@ import VelocityTLS
 enum HTTPSPipeline {
     /// HTTP/2 flow control: a client may send 1 MiB on a stream and 4 MiB on the connection before it must
     /// wait for a window update. (The protocol's 64 KiB default holds uploads to a crawl on any real
-    /// latency.) The connection window bounds what one connection can make the server buffer.
+    /// latency.) The connection window bounds what one connection can make the server buffer. Extended
+    /// CONNECT (RFC 8441) lets clients open WebSockets on streams.
     private static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
         var configuration = NIOHTTP2Handler.ConnectionConfiguration()
         configuration.initialSettings.append(HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20))
+        configuration.initialSettings.append(HTTP2Setting(parameter: .enableConnectProtocol, value: 1))
         configuration.targetWindowSize = 4 << 20
         return configuration
     }()
@@ -38,9 +40,10 @@ enum HTTPSPipeline {
                             mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
                         ) { stream in
                             stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                                try stream.pipeline.syncOperations.addHandler(
-                                    HTTP1Handler(snapshots: snapshots, scheme: "https"))
+                                let pipeline = stream.pipeline.syncOperations
+                                try pipeline.addHandler(HTTP2ExtendedConnectDetector())
+                                try pipeline.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try pipeline.addHandler(HTTP1Handler(snapshots: snapshots, scheme: "https"))
                             }
                         }
                     } else {

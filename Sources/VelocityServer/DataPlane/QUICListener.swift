@@ -55,19 +55,22 @@ enum QUICListener {
         }
     }
 
-    /// HTTP/3 serves the same requests as HTTPS, each stream through the handler an HTTP/2 stream gets;
-    /// `velocity-echo` tests the transport.
+    /// HTTP/3 serves the same requests as HTTPS, each stream through the handlers an HTTP/2 stream gets (with
+    /// WebSockets by extended CONNECT); `velocity-echo` tests the transport.
     private static func application(
         for alpn: String?, snapshot: Snapshot, snapshots: SnapshotBox, socket: any Channel
     ) -> (any QUICApplication)? {
         switch alpn {
         case HTTP3ServerConnection.alpn:
             let configuration = HTTP3ServerConnection.Configuration(
-                datagrams: snapshot.quicSettings.maxDatagramFrameSize > 0
+                datagrams: snapshot.quicSettings.maxDatagramFrameSize > 0, extendedConnect: true
             ) { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(
-                        HTTP1Handler(snapshots: snapshots, scheme: "https", tls: stream.tls))
+                    let pipeline = stream.pipeline.syncOperations
+                    if let requested = stream.connectProtocol {
+                        try pipeline.addHandler(ExtendedConnectHandler(protocol: requested))
+                    }
+                    try pipeline.addHandler(HTTP1Handler(snapshots: snapshots, scheme: "https", tls: stream.tls))
                 }
             }
             return HTTP3ServerConnection(configuration: configuration, parent: socket)

@@ -16,6 +16,12 @@ enum Reply {
     case buffered(StaticResponse)
     /// The body is nil for HEAD; `length` is what a GET would send.
     case file(StaticResponse, FileBody?, length: Int)
+
+    var status: HTTPResponse.Status {
+        switch self {
+        case .buffered(let response), .file(let response, _, _): response.status
+        }
+    }
 }
 
 /// Writes one reply in HTTP/1 parts (which NIO's codec turns into HTTP/2 frames on a stream): the head with

@@ -16,8 +16,10 @@ final class ProxyExchange: UpstreamExchange {
     /// What earlier handlers asked of the response (header edits, HSTS); `encode` does not apply to proxied
     /// bodies.
     private let decorations: ResponseDecorations
-    /// The protocol an HTTP/1.1 client asks to switch to (a WebSocket handshake).
+    /// The protocol the client asks to switch to (a WebSocket handshake).
     private let upgrade: String?
+    /// The client is an HTTP/2 or HTTP/3 request stream, whose switch is an extended CONNECT.
+    private let overStream: Bool
     /// The upstream agreed to switch: when its 101 is complete, both connections become a relay.
     private var switching = false
     /// Called once, with the status and body bytes the client got.
@@ -43,6 +45,8 @@ final class ProxyExchange: UpstreamExchange {
     private var upstreamKeepAlive = false
     private var attemptStarted = NIODeadline.now()
     private var headerTimer: Scheduled<Void>?
+    /// Reading from the client stopped, for back-pressure.
+    private var clientPaused = false
     private var status = 0
     private var bytesOut = 0
     /// Compresses the response body when an `encode` handler asked for it and the response qualifies.
@@ -68,6 +72,7 @@ final class ProxyExchange: UpstreamExchange {
         self.request = request
         self.head = head
         upgrade = ProxyHeaders.upgradeProtocol(head)
+        overStream = head.version.major >= 2
         self.finished = finished
     }
 
@@ -197,6 +202,11 @@ final class ProxyExchange: UpstreamExchange {
         switch part {
         case .head(let response):
             headerTimer?.cancel()
+            if upgrade != nil, overStream, !ProxyHeaders.answersExtendedConnect(response, to: head) {
+                log("the upstream did not accept the WebSocket handshake", current.upstream, "\(response.status.code)")
+                release(close: true)
+                return fail(.badGateway)
+            }
             responseStarted = true
             upstreamKeepAlive = response.isKeepAlive
             let latency = NIODeadline.now() - attemptStarted
@@ -274,9 +284,14 @@ final class ProxyExchange: UpstreamExchange {
         current.connection.exchange = nil
         current.upstream.finished()
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
-        finished(status, bytesOut)
+        // A stream's client saw its 101 as a 200.
+        finished(overStream ? 200 : status, bytesOut)
         do {
-            try RelayHandler.join(client: context, upstream: current.connection.channel)
+            if overStream {
+                try RelayHandler.join(stream: context, upstream: current.connection.channel)
+            } else {
+                try RelayHandler.join(client: context, upstream: current.connection.channel)
+            }
         } catch {
             current.connection.channel.close(promise: nil)
             context.close(promise: nil)
@@ -370,6 +385,8 @@ final class ProxyExchange: UpstreamExchange {
     }
 
     private func setClientReading(_ reading: Bool) {
-        context.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
+        guard clientPaused == reading else { return }
+        clientPaused = !reading
+        context.channel.setReading(reading)
     }
 }

@@ -11,13 +11,30 @@ enum ProxyHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
-    /// An HTTP/1.1 request to switch protocols (a WebSocket handshake), whose Upgrade and Connection headers
-    /// are passed on rather than dropped as hop-by-hop. (HTTP/2 clients use extended CONNECT instead.)
+    /// A request to switch protocols (a WebSocket handshake), whose Upgrade and Connection headers are passed
+    /// on rather than dropped as hop-by-hop: an HTTP/1.1 client's, or one an ``ExtendedConnectHandler`` made of
+    /// an HTTP/2 or HTTP/3 extended CONNECT. (Those protocols refuse Upgrade and Connection from clients, so
+    /// only that handler puts them on their heads.)
     static func upgradeProtocol(_ head: HTTPRequestHead) -> String? {
-        guard head.version == .http1_1, let upgrade = head.headers.first(name: "upgrade"),
+        guard head.version == .http1_1 || head.version.major >= 2, let upgrade = head.headers.first(name: "upgrade"),
             head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
         else { return nil }
         return upgrade
+    }
+
+    /// Whether the upstream's answer to a WebSocket handshake made for an extended CONNECT may go back to the
+    /// client. That client takes any 2xx for an open tunnel and has no Sec-WebSocket-Accept to check, so a 2xx
+    /// must be a 101 that accepts the key sent; refusals pass.
+    static func answersExtendedConnect(_ response: HTTPResponseHead, to request: HTTPRequestHead) -> Bool {
+        switch response.status.code {
+        case 101:
+            guard let key = request.headers.first(name: "sec-websocket-key") else { return false }
+            return response.headers.first(name: "sec-websocket-accept") == WebSocketHandshake.accept(forKey: key)
+        case 200..<300:
+            return false
+        default:
+            return true
+        }
     }
 
     /// `Expect: 100-continue` is answered by Velocity itself when it starts forwarding, so the upstream never

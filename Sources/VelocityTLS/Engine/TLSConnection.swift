@@ -54,12 +54,7 @@ final class TLSConnection {
         return Unmanaged<TLSConnection>.fromOpaque(pointer).takeUnretainedValue()
     }
 
-    var serverName: String? {
-        guard let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) else { return nil }
-        var text = String(cString: name).lowercased()
-        if text.hasSuffix(".") { text.removeLast() }
-        return text.isEmpty ? nil : text
-    }
+    var serverName: String? { TLSSessionInfo.serverName(of: ssl) }
 
     /// The handshake presents an ACME TLS-ALPN-01 challenge certificate instead of the name's own.
     private(set) var answersACMEChallenge = false
@@ -143,19 +138,7 @@ final class TLSConnection {
         _ = BIO_reset(output)
     }
 
-    var sessionInfo: TLSSessionInfo {
-        var alpn: UnsafePointer<UInt8>?
-        var alpnLength: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &alpn, &alpnLength)
-        let group = SSL_get_group_id(ssl)
-        return TLSSessionInfo(
-            version: String(cString: SSL_get_version(ssl)),
-            cipher: SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "",
-            group: SSL_get_group_name(group).map { String(cString: $0) } ?? String(group),
-            alpn: alpn.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) },
-            serverName: serverName,
-            resumed: SSL_session_reused(ssl) == 1)
-    }
+    var sessionInfo: TLSSessionInfo { TLSSessionInfo(ssl: ssl) }
 
     static func lastError() -> String {
         let code = ERR_get_error()

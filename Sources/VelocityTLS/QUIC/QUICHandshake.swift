@@ -10,7 +10,8 @@ public enum QUICEncryptionLevel: Int, Sendable, CaseIterable {
 
 /// The TLS 1.3 handshake of one QUIC connection (RFC 9001), run by BoringSSL's QUIC API: CRYPTO-frame bytes go
 /// in, and handshake bytes to send, packet keys and alerts come out for the transport to collect after each
-/// call. Certificate selection and ALPN are the TCP engine's, so both stacks present the same certificates.
+/// call. On the server, certificate selection and ALPN are the TCP engine's, so both stacks present the same
+/// certificates; on the client, a ``TLSClientContext`` says what to offer and how to check the server.
 /// Not thread-safe: it lives on its connection's event loop.
 public final class QUICHandshake {
     public enum Progress: Equatable {
@@ -20,7 +21,9 @@ public final class QUICHandshake {
         case failed(String)
     }
 
-    private let connection: TLSConnection
+    private let ssl: OpaquePointer
+    /// The server engine's connection, which owns `ssl`; nil on the client, where this handshake owns it.
+    private let serverConnection: TLSConnection?
     /// Handshake bytes to send, by level, in order; the transport takes them with ``takeOutgoing(at:)``.
     private var outgoing: [[UInt8]] = [[], [], [], []]
     /// Keys installed since the transport last looked, in the order BoringSSL released them.
@@ -38,19 +41,37 @@ public final class QUICHandshake {
     ) {
         guard let connection = TLSConnection(context: context, certificates: certificates, localName: localName)
         else { return nil }
-        self.connection = connection
-        let ssl = connection.ssl
+        serverConnection = connection
+        ssl = connection.ssl
+        guard configure(transportParameters: transportParameters) else { return nil }
+    }
+
+    /// A client handshake with `serverName` (a DNS name or an IP address); `transportParameters` is this
+    /// client's encoded quic_transport_parameters extension. The ClientHello is made by the first ``advance()``.
+    public init?(client context: TLSClientContext, serverName: String, transportParameters: [UInt8]) {
+        guard let ssl = context.makeSSL(serverName: serverName) else { return nil }
+        self.ssl = ssl
+        serverConnection = nil
+        guard configure(transportParameters: transportParameters) else { return nil }
+    }
+
+    deinit {
+        if serverConnection == nil { SSL_free(ssl) }
+    }
+
+    private func configure(transportParameters: [UInt8]) -> Bool {
         guard SSL_set_min_proto_version(ssl, UInt16(TLS1_3_VERSION)) == 1,
             SSL_set_quic_method(ssl, Self.method) == 1,
             SSL_set_quic_transport_params(ssl, transportParameters, transportParameters.count) == 1
-        else { return nil }
+        else { return false }
         SSL_set_ex_data(ssl, Self.ownerIndex, Unmanaged.passUnretained(self).toOpaque())
+        return true
     }
 
     /// Hands BoringSSL CRYPTO-stream bytes received at `level`, in stream order.
     public func provide(_ bytes: UnsafeRawBufferPointer, at level: QUICEncryptionLevel) -> Bool {
         let status = SSL_provide_quic_data(
-            connection.ssl, ssl_encryption_level_t(UInt32(level.rawValue)),
+            ssl, ssl_encryption_level_t(UInt32(level.rawValue)),
             bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         if status != 1 { ERR_clear_error() }
         return status == 1
@@ -61,14 +82,14 @@ public final class QUICHandshake {
     public func advance() -> Progress {
         ERR_clear_error()
         if isComplete {
-            return SSL_process_quic_post_handshake(connection.ssl) == 1 ? .complete : .failed(TLSConnection.lastError())
+            return SSL_process_quic_post_handshake(ssl) == 1 ? .complete : .failed(TLSConnection.lastError())
         }
-        let result = SSL_do_handshake(connection.ssl)
+        let result = SSL_do_handshake(ssl)
         if result == 1 {
             isComplete = true
             return .complete
         }
-        switch SSL_get_error(connection.ssl, result) {
+        switch SSL_get_error(ssl, result) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needInput
         default: return .failed(TLSConnection.lastError())
         }
@@ -86,16 +107,24 @@ public final class QUICHandshake {
         return newKeys
     }
 
-    /// The client's encoded quic_transport_parameters, once its ClientHello has been read.
+    /// The peer's encoded quic_transport_parameters, once its ClientHello (or the server's
+    /// EncryptedExtensions) has been read.
     public var peerTransportParameters: [UInt8] {
         var bytes: UnsafePointer<UInt8>?
         var length = 0
-        SSL_get_peer_quic_transport_params(connection.ssl, &bytes, &length)
+        SSL_get_peer_quic_transport_params(ssl, &bytes, &length)
         guard let bytes else { return [] }
         return Array(UnsafeBufferPointer(start: bytes, count: length))
     }
 
-    public var sessionInfo: TLSSessionInfo { connection.sessionInfo }
+    public var sessionInfo: TLSSessionInfo { TLSSessionInfo(ssl: ssl) }
+
+    /// Why the server's certificate was refused, when a client handshake failed on it.
+    public var certificateError: String? {
+        let result = SSL_get_verify_result(ssl)
+        guard serverConnection == nil, result != X509_V_OK else { return nil }
+        return String(cString: X509_verify_cert_error_string(result))
+    }
 
     private static func owner(of ssl: OpaquePointer?) -> QUICHandshake? {
         guard let ssl, let pointer = SSL_get_ex_data(ssl, ownerIndex) else { return nil }

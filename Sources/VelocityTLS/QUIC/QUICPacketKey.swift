@@ -49,14 +49,15 @@ public final class QUICPacketKey: @unchecked Sendable {
         packetNumber: UInt64, header: UnsafeRawBufferPointer, payload: UnsafeMutableRawBufferPointer,
         tag: UnsafeMutableRawBufferPointer
     ) {
-        var nonce = nonce(for: packetNumber)
         var tagLength = 0
-        let status = EVP_AEAD_CTX_seal_scatter(
-            aead, payload.baseAddress?.assumingMemoryBound(to: UInt8.self),
-            tag.baseAddress?.assumingMemoryBound(
-                to: UInt8.self), &tagLength, tag.count, &nonce.0, 12,
-            payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, nil, 0,
-            header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
+        let status = withUnsafeBytes(of: nonce(for: packetNumber)) { nonce in
+            EVP_AEAD_CTX_seal_scatter(
+                aead, payload.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                tag.baseAddress?.assumingMemoryBound(to: UInt8.self), &tagLength, tag.count,
+                nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), nonce.count,
+                payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, nil, 0,
+                header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
+        }
         precondition(status == 1 && tagLength == Self.tagLength, "sealing with a reserved tag cannot fail")
     }
 
@@ -66,12 +67,16 @@ public final class QUICPacketKey: @unchecked Sendable {
         packetNumber: UInt64, header: UnsafeRawBufferPointer, ciphertext: UnsafeMutableRawBufferPointer
     ) -> Int? {
         guard ciphertext.count >= Self.tagLength else { return nil }
-        var nonce = nonce(for: packetNumber)
         var length = 0
         let bytes = ciphertext.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        let status = EVP_AEAD_CTX_open(
-            aead, bytes, &length, ciphertext.count, &nonce.0, 12, bytes, ciphertext.count,
-            header.baseAddress?.assumingMemoryBound(to: UInt8.self), header.count)
+        // The nonce's twelve bytes through one pointer to the whole tuple: `&tuple.0` may point at a copy
+        // of its first element only.
+        let status = withUnsafeBytes(of: nonce(for: packetNumber)) { nonce in
+            EVP_AEAD_CTX_open(
+                aead, bytes, &length, ciphertext.count, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                nonce.count, bytes, ciphertext.count, header.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                header.count)
+        }
         if status != 1 {
             ERR_clear_error()
             return nil
